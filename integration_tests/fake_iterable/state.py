@@ -1,0 +1,175 @@
+"""Mutable server state shared by handler threads: keys, rate-limit windows, stats, export rows."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from .bench import BenchEmailSend
+from .data import EXPORT_TYPES, Dataset, build_dataset
+from .faults import FaultBook
+from .timefmt import parse_datetime
+
+DEFAULT_KEY = "demo-server-side-key"
+LOG_LIMIT = 5000
+BATCH = 256
+# Valid dataTypeName values (SPEC enum) that this project has no data for: they answer an empty 200.
+OTHER_TYPES = ("hostedUnsubscribeClick", "pushSend", "pushOpen", "pushUninstall", "pushBounce", "pushSendSkip",
+               "inAppSend", "inAppOpen", "inAppClick", "inAppClose", "inAppDelete", "inAppDelivery",
+               "inAppSendSkip", "inAppRecall", "inboxSession", "inboxMessageImpression", "smsSend", "smsBounce",
+               "smsClick", "smsReceived", "smsSendSkip", "webPushSend", "webPushClick", "webPushSendSkip",
+               "rcsSend", "rcsSendSkip", "purchase", "customEvent", "smsUsageInfo", "embeddedSend",
+               "embeddedSendSkip", "embeddedClick", "embeddedReceived", "embeddedImpression", "embeddedSession",
+               "unknownSession", "anonSession", "journeyExit", "whatsAppBounce", "whatsAppClick",
+               "whatsAppReceived", "whatsAppSeen", "whatsAppSend", "whatsAppSendSkip", "whatsAppUsageInfo")
+
+Line = tuple[float, bytes]  # (cursor value in epoch seconds, NDJSON line with its newline)
+
+
+def rpm_from_env(value: float | None, variable: str, default: float) -> float:
+    if value is not None:
+        return float(value)
+    raw = os.environ.get(variable, "").strip()
+    return float(raw) if raw else default
+
+
+def cursor_field(data_type: str) -> str:
+    # Export windows filter users on the profile update time and events on createdAt (fact sheet 4.1).
+    return "profileUpdatedAt" if data_type == "user" else "createdAt"
+
+
+class RollingLimiter:
+    """At most N accepted calls per rolling 60 s per API key (``limit <= 0`` disables the limit).
+
+    A fractional limit keeps its average rate: 2.5/min allows 2 calls per 48 s, 0.5/min 1 call per 120 s.
+    """
+
+    def __init__(self, per_minute: float) -> None:
+        self.per_minute = per_minute
+        self.capacity = max(1, int(per_minute)) if per_minute > 0 else 0
+        self.window = 60.0 * self.capacity / per_minute if per_minute > 0 else 0.0
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        if self.capacity == 0:
+            return True
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.capacity:
+                return False
+            hits.append(now)
+            return True
+
+    def reset(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.statuses: Counter[str] = Counter()
+        self.log: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
+
+    def record(self, path: str, query: dict[str, str], status: int, fault: str | None = None) -> None:
+        entry: dict[str, Any] = {"path": path, "query": query, "status": status, "t": time.time()}
+        if fault:
+            entry["fault"] = fault
+        with self._lock:
+            self.requests[path] += 1
+            self.statuses[str(status)] += 1
+            self.log.append(entry)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": dict(self.requests), "statuses": dict(self.statuses), "log": list(self.log)}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.statuses.clear()
+            self.log.clear()
+
+
+def encode_rows(data_type: str, rows: list[dict[str, Any]]) -> list[Line]:
+    field = cursor_field(data_type)
+    out: list[Line] = []
+    for row in rows:
+        value = row.get(field)
+        stamp = parse_datetime(value) if isinstance(value, str) else None
+        if stamp is None:
+            raise ValueError(f"row has no parseable {field}: {row!r}")
+        out.append((stamp, orjson.dumps(row) + b"\n"))
+    return out
+
+
+class ServerState:
+    def __init__(self, api_keys: list[str] | None = None, readonly_keys: list[str] | None = None,
+                 export_rpm: float | None = None, getusers_rpm: float | None = None, bench_rows: int = 0,
+                 seed: int = 7, project_id: int = 2158) -> None:
+        self.api_keys = set(api_keys or [DEFAULT_KEY])
+        self.readonly_keys = set(readonly_keys or [])
+        self.project_id = project_id
+        self.export_limit = RollingLimiter(
+            rpm_from_env(export_rpm, "ITERABLE_EXPORT_REQUESTS_PER_MINUTE", 4.0))
+        self.getusers_limit = RollingLimiter(
+            rpm_from_env(getusers_rpm, "ITERABLE_GETUSERS_REQUESTS_PER_MINUTE", 5.0))
+        self.dataset: Dataset = build_dataset(seed)
+        self.bench = BenchEmailSend(bench_rows, seed) if bench_rows > 0 else None
+        self.type_names = {name.lower(): name for name in (*EXPORT_TYPES, *OTHER_TYPES)}
+        self.exports = {name: encode_rows(name, rows) for name, rows in self.dataset.exports.items()}
+        self.added: dict[str, list[Line]] = {}
+        self.faults = FaultBook()
+        self.stats = Stats()
+        self.stopping = threading.Event()  # wakes sleeping delay/stall faults on shutdown
+        self._lock = threading.Lock()
+
+    def add_events(self, data_type: str, rows: list[dict[str, Any]]) -> int:
+        canonical = self.type_names.get(data_type.lower())
+        if canonical is None:
+            raise ValueError(f"unknown dataTypeName {data_type!r}")
+        lines = encode_rows(canonical, rows)
+        with self._lock:
+            self.added.setdefault(canonical, []).extend(lines)
+        return len(lines)
+
+    def export_window(self, data_type: str, start: float | None, end: float | None
+                      ) -> tuple[int, Iterator[list[bytes]]]:
+        """Rows with ``start <= cursor < end`` (None = unbounded) as (count, batches of lines)."""
+        with self._lock:
+            added = list(self.added.get(data_type, ()))
+        lo = float("-inf") if start is None else start
+        hi = float("inf") if end is None else end
+        extra = [line for stamp, line in added if lo <= stamp < hi]
+        if self.bench is not None:
+            if data_type != "emailSend":
+                return len(extra), iter([extra] if extra else [])
+            total, batches = self.bench.window(start, end)
+
+            def chained() -> Iterator[list[bytes]]:
+                yield from batches
+                if extra:
+                    yield extra
+
+            return total + len(extra), chained()
+        lines = [line for stamp, line in self.exports.get(data_type, ()) if lo <= stamp < hi] + extra
+        return len(lines), iter([lines[i:i + BATCH] for i in range(0, len(lines), BATCH)])
+
+    def reset(self) -> None:
+        self.faults.clear()
+        self.stats.reset()
+        self.export_limit.reset()
+        self.getusers_limit.reset()
+        with self._lock:
+            self.added.clear()

@@ -1,0 +1,149 @@
+"""The user's configuration, parsed once into a typed value.
+
+Every problem becomes a ``ConfigError`` that names the field and the accepted form, so that the
+entry point can report it as an Airbyte ``config_error`` trace instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+REGION_HOSTS: Mapping[str, str] = {
+    "US": "https://api.iterable.com",
+    "EU": "https://api.eu.iterable.com",
+}
+DEFAULT_WINDOW_IN_DAYS = 30
+# Iterable indexes events into the export pipeline with a delay; reading right up to "now" would
+# bookmark past events that are not visible yet and lose them for good.
+DEFAULT_EXPORT_LAG_MINUTES = 5
+
+START_DATE_FORMS = "YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or MM/DD/YYYY (UTC)"
+_START_DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"), "%Y-%m-%dT%H:%M:%SZ"),
+    (re.compile(r"^\d{4}-\d{2}-\d{2}$"), "%Y-%m-%d"),
+    (re.compile(r"^\d{2}/\d{2}/\d{4}$"), "%m/%d/%Y"),
+)
+
+
+class ConfigError(AirbyteTracedException):
+    """A config value the connector cannot use; the message names the field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        message = f"Invalid configuration: '{field}' {problem}"
+        super().__init__(message=message, internal_message=message, failure_type=FailureType.config_error)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class IterableConfig:
+    api_key: str
+    start_date: datetime
+    window: timedelta
+    region: str
+    base_url: str
+    export_lag: timedelta
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+
+def parse_start_date(value: Any) -> datetime:
+    """Parse the three accepted forms of ``start_date`` into an aware UTC datetime."""
+    if not isinstance(value, str):
+        raise ConfigError("start_date", f"is required, as {START_DATE_FORMS}")
+    text = value.strip()
+    for pattern, fmt in _START_DATE_PATTERNS:
+        if pattern.match(text):
+            try:
+                return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+            except ValueError:
+                break
+    raise ConfigError("start_date", f"'{text}' is not a date; use {START_DATE_FORMS}")
+
+
+def _positive_int(raw: Mapping[str, Any], field: str, default: int, minimum: int) -> int:
+    value = raw.get(field, default)
+    if value is None:
+        return default
+    # bool is an int subclass in Python; true/false in a JSON config is a mistake, not 1/0.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(field, f"must be a whole number of at least {minimum}, got {value!r}")
+    if value < minimum:
+        raise ConfigError(field, f"must be a whole number of at least {minimum}, got {value}")
+    return value
+
+
+def _base_url(raw: Mapping[str, Any], region: str) -> str:
+    value = raw.get("base_url")
+    if value in (None, ""):
+        return REGION_HOSTS[region]
+    accepted = "an origin such as https://proxy.example.com or http://127.0.0.1:8765, without a path"
+    if not isinstance(value, str):
+        raise ConfigError("base_url", f"must be {accepted}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError("base_url", f"'{value}' is not {accepted}")
+    if parts.query or parts.fragment:
+        raise ConfigError("base_url", f"'{value}' is not {accepted}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a non-numeric or out-of-range port
+    except ValueError:
+        raise ConfigError("base_url", f"'{value}' has an invalid port; use {accepted}") from None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> IterableConfig:
+    """Validate the raw JSON config; raise ``ConfigError`` naming the first bad field."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("config", "must be a JSON object")
+    api_key = raw.get("api_key")
+    if not isinstance(api_key, str) or not api_key.strip():
+        raise ConfigError("api_key", "is required: a Server-side API key from Iterable (Integrations > API Keys)")
+
+    start_date = parse_start_date(raw.get("start_date"))
+    now = now or datetime.now(timezone.utc)
+    if start_date > now:
+        raise ConfigError(
+            "start_date", f"{start_date:%Y-%m-%dT%H:%M:%SZ} is in the future; use a past date, {START_DATE_FORMS}"
+        )
+
+    window_in_days = _positive_int(raw, "window_in_days", DEFAULT_WINDOW_IN_DAYS, minimum=1)
+    lag_minutes = _positive_int(raw, "export_lag_minutes", DEFAULT_EXPORT_LAG_MINUTES, minimum=0)
+
+    region_raw = raw.get("region") or "US"
+    region = region_raw.upper() if isinstance(region_raw, str) else ""
+    if region not in REGION_HOSTS:
+        raise ConfigError("region", f"must be US or EU (the data center of your project), got {region_raw!r}")
+
+    return IterableConfig(
+        api_key=api_key.strip(),
+        start_date=start_date,
+        window=timedelta(days=window_in_days),
+        region=region,
+        base_url=_base_url(raw, region),
+        export_lag=timedelta(minutes=lag_minutes),
+    )
+
+
+def env_rate(name: str, default: float) -> float:
+    """A requests-per-minute figure from the environment (tests and benchmarks raise the pace)."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        rate = float(value)
+    except ValueError:
+        raise ConfigError(name, f"must be a number of requests per minute, got {value!r}") from None
+    if rate <= 0:
+        raise ConfigError(name, f"must be positive, got {value!r}")
+    return rate

@@ -1,0 +1,297 @@
+"""HTTP client for Iterable: one session, explicit timeouts, errors and retries as data.
+
+``ERROR_MAPPING`` says what each status or transport failure means (the CDK's ``ErrorResolution``);
+``IterableBackoff`` says how long to wait before the next attempt; ``IterableClient.request`` is the
+only loop that acts on them. The body is read inside that loop, so a body cut mid-stream or not in
+the expected format is retried like a 5xx, and nothing from a bad body reaches a stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import orjson
+import requests
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.error_handlers import (
+    BackoffStrategy,
+    ErrorResolution,
+    HttpStatusErrorHandler,
+    ResponseAction,
+)
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from .config import IterableConfig
+from .rate_limit import ProjectLimiters, RollingWindowLimiter
+
+T = TypeVar("T")
+LOGGER = logging.getLogger("airbyte")
+
+
+class BodyError(Exception):
+    """A 200 response whose body is not what the endpoint promises (HTML, empty, cut, bad line)."""
+
+
+def _retry(message: str) -> ErrorResolution:
+    return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, message)
+
+
+def _fail(message: str, failure_type: FailureType = FailureType.system_error) -> ErrorResolution:
+    return ErrorResolution(ResponseAction.FAIL, failure_type, message)
+
+
+KEY_PROBLEM = (
+    "the API key is invalid or disabled, belongs to a project in the other data center "
+    "(check the region setting: US is api.iterable.com, EU is api.eu.iterable.com), or is of a type "
+    "that may not call this endpoint (the export and list-member endpoints need a Server-side key)"
+)
+
+ERROR_MAPPING: Mapping[int | type[Exception], ErrorResolution] = {
+    400: _fail("Iterable rejected the request parameters"),
+    401: _fail(f"Iterable refused the API key: {KEY_PROBLEM}", FailureType.config_error),
+    403: _fail(f"Iterable forbids this call for the API key: {KEY_PROBLEM}", FailureType.config_error),
+    404: _fail("Iterable has no such resource"),
+    408: _retry("request timeout"),
+    409: _retry("conflict"),
+    429: ErrorResolution(ResponseAction.RATE_LIMITED, FailureType.transient_error, "rate limit exceeded"),
+    500: _retry("Iterable internal error"),
+    502: _retry("bad gateway"),
+    503: _retry("service unavailable"),
+    504: _retry("gateway timeout"),
+    BodyError: _retry("unusable response body"),
+    requests.exceptions.ConnectTimeout: _retry("connect timeout"),
+    requests.exceptions.ReadTimeout: _retry("read timeout"),
+    requests.exceptions.ChunkedEncodingError: _retry("response body cut mid-stream"),
+    requests.exceptions.ConnectionError: _retry("connection failed"),
+    requests.exceptions.InvalidURL: _fail("invalid URL", FailureType.config_error),
+    requests.exceptions.RequestException: _retry("request failed"),
+}
+
+
+class IterableErrorHandler(HttpStatusErrorHandler):
+    """The CDK handler, but exceptions match by class hierarchy (a ReadTimeout is a ConnectionError)."""
+
+    def interpret_response(
+        self, response_or_exception: requests.Response | Exception | None = None
+    ) -> ErrorResolution:
+        if isinstance(response_or_exception, Exception):
+            for klass in type(response_or_exception).__mro__:
+                resolution = self._error_mapping.get(klass)
+                if resolution is not None:
+                    return resolution
+        if isinstance(response_or_exception, requests.Response) and response_or_exception.status_code >= 500:
+            if response_or_exception.status_code not in self._error_mapping:
+                return _retry(f"server error {response_or_exception.status_code}")
+        return super().interpret_response(response_or_exception)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    connect_timeout: float = 30.0
+    # Exports of a large window can take minutes before the first byte arrives.
+    read_timeout: float = 300.0
+    backoff_base: float = 2.0
+    backoff_cap: float = 60.0
+    max_attempts: int = 6
+    rate_limited_max_attempts: int = 30
+    max_retry_seconds: float = 900.0
+
+    @classmethod
+    def from_env(cls) -> HttpSettings:
+        """Timeouts and backoff can be shortened for tests; production uses the defaults."""
+
+        def number(name: str, default: float) -> float:
+            raw = os.environ.get(name, "").strip()
+            return float(raw) if raw else default
+
+        defaults = cls()
+        return cls(
+            connect_timeout=number("ITERABLE_HTTP_CONNECT_TIMEOUT_SECONDS", defaults.connect_timeout),
+            read_timeout=number("ITERABLE_HTTP_READ_TIMEOUT_SECONDS", defaults.read_timeout),
+            backoff_base=number("ITERABLE_BACKOFF_BASE_SECONDS", defaults.backoff_base),
+            backoff_cap=number("ITERABLE_BACKOFF_CAP_SECONDS", defaults.backoff_cap),
+            max_retry_seconds=number("ITERABLE_RETRY_MAX_SECONDS", defaults.max_retry_seconds),
+        )
+
+
+class IterableBackoff(BackoffStrategy):
+    """Exponential backoff with a cap; after a 429 wait in units of the endpoint's budget slot.
+
+    Iterable's 429 carries no Retry-After. The limiter keeps us within the budget, so a 429 means
+    another client of the same project spent it: wait one slot, then two, four... up to the cap.
+    """
+
+    def __init__(self, settings: HttpSettings, limiter: RollingWindowLimiter | None) -> None:
+        self._settings = settings
+        self._limiter = limiter
+
+    def backoff_time(
+        self, response_or_exception: requests.Response | requests.RequestException | Exception | None,
+        attempt_count: int,
+    ) -> float | None:
+        unit = self._settings.backoff_base
+        if (
+            isinstance(response_or_exception, requests.Response)
+            and response_or_exception.status_code == 429
+            and self._limiter is not None
+        ):
+            unit = self._limiter.slot_seconds
+        return float(min(self._settings.backoff_cap, unit * 2 ** max(0, attempt_count - 1)))
+
+
+class ApiError(AirbyteTracedException):
+    """A request that failed for good; the message says what was asked, what came back and why."""
+
+    def __init__(self, message: str, failure_type: FailureType, status: int | None, transient: bool) -> None:
+        super().__init__(message=message, internal_message=message, failure_type=failure_type)
+        self.status = status
+        self.transient = transient
+
+
+def iterable_message(response: requests.Response) -> str:
+    """Iterable's own ``code: msg`` from an error body, or a short excerpt when it is not JSON."""
+    body = response.content[:2000]
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace").strip().replace("\n", " ")
+        return text[:200] or "(empty body)"
+    if isinstance(parsed, dict) and ("msg" in parsed or "code" in parsed):
+        return f"{parsed.get('code', '')}: {str(parsed.get('msg', '')).strip()}".strip(": ")
+    return body.decode("utf-8", "replace")[:200]
+
+
+class IterableClient:
+    """All HTTP traffic of one sync: one session, the project's limiters, one retry loop."""
+
+    def __init__(
+        self,
+        config: IterableConfig,
+        limiters: ProjectLimiters,
+        settings: HttpSettings | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._limiters = limiters
+        self.settings = settings or HttpSettings.from_env()
+        self._session = session or requests.Session()
+        self._session.headers.update({"Api-Key": config.api_key, "Accept": "application/json"})
+        self._errors = IterableErrorHandler(
+            LOGGER, error_mapping=ERROR_MAPPING, max_time=timedelta(seconds=self.settings.max_retry_seconds)
+        )
+        self._sleep = sleep
+        self._clock = clock
+        self.requests_made = 0
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._config.api_key, "****") if self._config.api_key else text
+
+    def request(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        read_body: Callable[[requests.Response], T],
+        *,
+        what: str,
+        stream: bool = False,
+        max_attempts: int | None = None,
+        ignore_statuses: frozenset[int] = frozenset(),
+    ) -> T | None:
+        """GET ``path`` and return ``read_body(response)``, retrying what ``ERROR_MAPPING`` says.
+
+        ``what`` names the caller's context (stream, window, list id) for every message.
+        Returns None for a status in ``ignore_statuses``.
+        """
+        limiter = self._limiters.for_path(path)
+        backoff = IterableBackoff(self.settings, limiter)
+        url = self._config.base_url + path
+        started = self._clock()
+        attempt = 0
+        while True:
+            attempt += 1
+            if limiter is not None:
+                limiter.acquire()
+            outcome: requests.Response | Exception
+            response: requests.Response | None = None
+            try:
+                self.requests_made += 1
+                response = self._session.get(
+                    url,
+                    params=params,
+                    stream=stream,
+                    timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                )
+                outcome = response
+                if response.status_code in ignore_statuses:
+                    response.close()
+                    return None
+                if response.ok:
+                    return read_body(response)
+            except (requests.RequestException, BodyError) as exc:
+                outcome = exc
+            finally:
+                if response is not None and stream:
+                    response.close()
+
+            resolution = self._errors.interpret_response(outcome)
+            detail = self._describe(outcome, resolution)
+            action = resolution.response_action
+            transient = action in (ResponseAction.RETRY, ResponseAction.RATE_LIMITED)
+            status = outcome.status_code if isinstance(outcome, requests.Response) else None
+            if not transient:
+                raise ApiError(
+                    self.redact(f"{what}: GET {path} failed: {detail}"),
+                    resolution.failure_type or FailureType.system_error,
+                    status,
+                    transient=False,
+                )
+            limit = max_attempts or (
+                self.settings.rate_limited_max_attempts
+                if action == ResponseAction.RATE_LIMITED
+                else self.settings.max_attempts
+            )
+            wait = backoff.backoff_time(outcome, attempt) or 0.0
+            elapsed = self._clock() - started
+            if attempt >= limit or elapsed + wait > self.settings.max_retry_seconds:
+                raise ApiError(
+                    self.redact(
+                        f"{what}: GET {path} failed after {attempt} attempts in {elapsed:.0f}s; last error: {detail}"
+                    ),
+                    FailureType.transient_error,
+                    status,
+                    transient=True,
+                )
+            LOGGER.warning(self.redact(f"{what}: GET {path}: {detail}; retrying in {wait:.1f}s (attempt {attempt})"))
+            self._sleep(wait)
+
+    @staticmethod
+    def _describe(outcome: requests.Response | Exception, resolution: ErrorResolution) -> str:
+        if isinstance(outcome, requests.Response):
+            return f"HTTP {outcome.status_code} ({iterable_message(outcome)}); {resolution.error_message}"
+        return f"{resolution.error_message} ({type(outcome).__name__}: {str(outcome)[:300]})"
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, what: str) -> Any:
+        return self.request(path, params, read_json, what=what)
+
+
+def read_json(response: requests.Response) -> Any:
+    """The parsed JSON body; a 200 with HTML or nothing in it is a ``BodyError``, not data."""
+    body = response.content
+    if not body.strip():
+        raise BodyError(f"HTTP {response.status_code} with an empty body where JSON was expected")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        kind = response.headers.get("Content-Type", "no content type")
+        excerpt = body[:80].decode("utf-8", "replace").replace("\n", " ")
+        raise BodyError(
+            f"HTTP {response.status_code} with a body that is not JSON ({kind}, {len(body)} bytes: {excerpt!r})"
+        ) from None
