@@ -44,7 +44,9 @@ MESSAGE_MEDIUMS = ("Email", "Push", "InApp", "SMS")
 
 _EXPORT_PATH = "/api/export/data.json"
 _EVENT = RecordTransform(export_time_fields=("createdAt",))
-_EVENT_WITH_PAYLOAD = RecordTransform(export_time_fields=("createdAt",), json_string_fields=("transactionalData",))
+_EVENT_WITH_PAYLOAD = RecordTransform(
+    export_time_fields=("createdAt",), json_string_fields=("transactionalData",)
+)
 _EVENT_WITH_PROFILE = RecordTransform(export_time_fields=("createdAt", "profileUpdatedAt", "signupDate"))
 
 
@@ -56,7 +58,11 @@ def _email(name: str, export_type: str, transform: RecordTransform = _EVENT) -> 
 
 STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec(
-        "campaigns", Kind.PAGED_RESOURCE, "/api/campaigns", data_key="campaigns", primary_key=("id",),
+        "campaigns",
+        Kind.PAGED_RESOURCE,
+        "/api/campaigns",
+        data_key="campaigns",
+        primary_key=("id",),
         cursor="updatedAt",
         transform=RecordTransform(epoch_ms_fields=("createdAt", "updatedAt", "startAt", "endedAt")),
     ),
@@ -72,30 +78,55 @@ STREAMS: tuple[StreamSpec, ...] = (
     _email("email_unsubscribe", "emailUnSubscribe"),
     StreamSpec("list_users", Kind.LIST_MEMBERS, "/api/lists/getUsers", primary_key=("email", "listId")),
     StreamSpec(
-        "lists", Kind.JSON_RESOURCE, "/api/lists", data_key="lists", primary_key=("id",),
+        "lists",
+        Kind.JSON_RESOURCE,
+        "/api/lists",
+        data_key="lists",
+        primary_key=("id",),
         transform=RecordTransform(epoch_ms_fields=("createdAt",)),
     ),
     StreamSpec(
-        "message_types", Kind.JSON_RESOURCE, "/api/messageTypes", data_key="messageTypes", primary_key=("id",),
+        "message_types",
+        Kind.JSON_RESOURCE,
+        "/api/messageTypes",
+        data_key="messageTypes",
+        primary_key=("id",),
         transform=RecordTransform(epoch_ms_fields=("createdAt", "updatedAt")),
     ),
     StreamSpec(
-        "metadata", Kind.METADATA, "/api/metadata", data_key="results", primary_key=("table", "key"),
+        "metadata",
+        Kind.METADATA,
+        "/api/metadata",
+        data_key="results",
+        primary_key=("table", "key"),
         transform=RecordTransform(epoch_ms_fields=("lastModified",)),
     ),
     StreamSpec(
-        "templates", Kind.PAGED_RESOURCE, "/api/templates", data_key="templates", primary_key=("templateId",),
+        "templates",
+        Kind.PAGED_RESOURCE,
+        "/api/templates",
+        data_key="templates",
+        primary_key=("templateId",),
         cursor="updatedAt",
         transform=RecordTransform(epoch_ms_fields=("createdAt", "updatedAt")),
         fan_out=tuple(
-            {"templateType": kind, "messageMedium": medium} for kind, medium in product(TEMPLATE_TYPES, MESSAGE_MEDIUMS)
+            {"templateType": kind, "messageMedium": medium}
+            for kind, medium in product(TEMPLATE_TYPES, MESSAGE_MEDIUMS)
         ),
     ),
     StreamSpec(
-        "users", Kind.EXPORT, _EXPORT_PATH, export_type="user", primary_key=("email",), cursor="profileUpdatedAt",
+        "users",
+        Kind.EXPORT,
+        _EXPORT_PATH,
+        export_type="user",
+        primary_key=("email",),
+        cursor="profileUpdatedAt",
         transform=RecordTransform(
             export_time_fields=(
-                "profileUpdatedAt", "signupDate", "itblInternal.documentCreatedAt", "itblInternal.documentUpdatedAt",
+                "profileUpdatedAt",
+                "signupDate",
+                "itblInternal.documentCreatedAt",
+                "itblInternal.documentUpdatedAt",
             ),
             # Stitch's test project has fields differing only by case, which clash in
             # case-insensitive destinations; keep the names peers already published.

@@ -108,13 +108,16 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Iterabl
         raise ConfigError("config", "must be a JSON object")
     api_key = raw.get("api_key")
     if not isinstance(api_key, str) or not api_key.strip():
-        raise ConfigError("api_key", "is required: a Server-side API key from Iterable (Integrations > API Keys)")
+        raise ConfigError(
+            "api_key", "is required: a Server-side API key from Iterable (Integrations > API Keys)"
+        )
 
     start_date = parse_start_date(raw.get("start_date"))
     now = now or datetime.now(timezone.utc)
     if start_date > now:
         raise ConfigError(
-            "start_date", f"{start_date:%Y-%m-%dT%H:%M:%SZ} is in the future; use a past date, {START_DATE_FORMS}"
+            "start_date",
+            f"{start_date:%Y-%m-%dT%H:%M:%SZ} is in the future; use a past date, {START_DATE_FORMS}",
         )
 
     window_in_days = _positive_int(raw, "window_in_days", DEFAULT_WINDOW_IN_DAYS, minimum=1)

@@ -132,7 +132,8 @@ class IterableBackoff(BackoffStrategy):
         self._limiter = limiter
 
     def backoff_time(
-        self, response_or_exception: requests.Response | requests.RequestException | Exception | None,
+        self,
+        response_or_exception: requests.Response | requests.RequestException | Exception | None,
         attempt_count: int,
     ) -> float | None:
         unit = self._settings.backoff_base
@@ -154,17 +155,20 @@ class ApiError(AirbyteTracedException):
         self.transient = transient
 
 
-def iterable_message(response: requests.Response) -> str:
-    """Iterable's own ``code: msg`` from an error body, or a short excerpt when it is not JSON."""
+def iterable_message(response: requests.Response, redact: Callable[[str], str] = str) -> str:
+    """Iterable's own ``code: msg`` from an error body, or a short excerpt when it is not JSON.
+
+    ``redact`` runs before the excerpt is cut, so a key echoed in the body cannot survive in part.
+    """
     body = response.content[:2000]
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
-        text = body.decode("utf-8", "replace").strip().replace("\n", " ")
+        text = redact(body.decode("utf-8", "replace")).strip().replace("\n", " ")
         return text[:200] or "(empty body)"
     if isinstance(parsed, dict) and ("msg" in parsed or "code" in parsed):
-        return f"{parsed.get('code', '')}: {str(parsed.get('msg', '')).strip()}".strip(": ")
-    return body.decode("utf-8", "replace")[:200]
+        return redact(f"{parsed.get('code', '')}: {str(parsed.get('msg', '')).strip()}").strip(": ")
+    return redact(body.decode("utf-8", "replace"))[:200]
 
 
 class IterableClient:
@@ -235,6 +239,9 @@ class IterableClient:
                     return None
                 if response.ok:
                     return read_body(response)
+                if stream:
+                    # The message quotes the (short) error body: read it before the stream is closed below.
+                    response.content  # noqa: B018
             except (requests.RequestException, BodyError) as exc:
                 outcome = exc
             finally:
@@ -253,11 +260,12 @@ class IterableClient:
                     status,
                     transient=False,
                 )
-            limit = max_attempts or (
-                self.settings.rate_limited_max_attempts
-                if action == ResponseAction.RATE_LIMITED
-                else self.settings.max_attempts
-            )
+            # ``max_attempts`` bounds the failures a caller can act on (an export window is split after
+            # them); a spent rate budget is waited out whatever the caller asked for.
+            if action == ResponseAction.RATE_LIMITED:
+                limit = self.settings.rate_limited_max_attempts
+            else:
+                limit = max_attempts or self.settings.max_attempts
             wait = backoff.backoff_time(outcome, attempt) or 0.0
             elapsed = self._clock() - started
             if attempt >= limit or elapsed + wait > self.settings.max_retry_seconds:
@@ -269,13 +277,15 @@ class IterableClient:
                     status,
                     transient=True,
                 )
-            LOGGER.warning(self.redact(f"{what}: GET {path}: {detail}; retrying in {wait:.1f}s (attempt {attempt})"))
+            LOGGER.warning(
+                self.redact(f"{what}: GET {path}: {detail}; retrying in {wait:.1f}s (attempt {attempt})")
+            )
             self._sleep(wait)
 
-    @staticmethod
-    def _describe(outcome: requests.Response | Exception, resolution: ErrorResolution) -> str:
+    def _describe(self, outcome: requests.Response | Exception, resolution: ErrorResolution) -> str:
         if isinstance(outcome, requests.Response):
-            return f"HTTP {outcome.status_code} ({iterable_message(outcome)}); {resolution.error_message}"
+            message = iterable_message(outcome, self.redact)
+            return f"HTTP {outcome.status_code} ({message}); {resolution.error_message}"
         return f"{resolution.error_message} ({type(outcome).__name__}: {str(outcome)[:300]})"
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None, *, what: str) -> Any:

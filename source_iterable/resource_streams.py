@@ -98,7 +98,9 @@ class PagedResourceStream(BookmarkedStream):
         page = 1
         while True:
             what = self.describe(", ".join([*(f"{k}={v}" for k, v in params.items()), f"page {page}"]))
-            payload = self.client.get_json(self.spec.path, {**params, "page": page, "pageSize": self.page_size}, what=what)
+            payload = self.client.get_json(
+                self.spec.path, {**params, "page": page, "pageSize": self.page_size}, what=what
+            )
             items = items_of(payload, data_key, f"{what}: GET {self.spec.path}")
             yield from items
             total = payload.get(total_key)
@@ -132,7 +134,11 @@ class ListMembersStream(IterableStream):
             list_id = entry.get("id")
             try:
                 body = self.client.request(
-                    self.spec.path, {"listId": list_id}, spool_text, what=self.describe(f"list {list_id}"), stream=True
+                    self.spec.path,
+                    {"listId": list_id},
+                    spool_text,
+                    what=self.describe(f"list {list_id}"),
+                    stream=True,
                 )
             except ApiError as error:
                 if error.failure_type == FailureType.config_error:
@@ -143,13 +149,19 @@ class ListMembersStream(IterableStream):
             assert body is not None
             with body:
                 for line in body.raw_lines():
-                    yield {"email": line.decode("utf-8", "replace"), "listId": list_id, "updatedAt": self.sync_started}
+                    yield {
+                        "email": line.decode("utf-8", "replace"),
+                        "listId": list_id,
+                        "updatedAt": self.sync_started,
+                    }
         if failures:
             message = (
                 f"{self.describe()}: could not read the members of {len(failures)} of {len(lists)} lists; "
                 f"the members of every other list were emitted. Failed: {'; '.join(failures)}"
             )
-            raise AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.system_error)
+            raise AirbyteTracedException(
+                message=message, internal_message=message, failure_type=FailureType.system_error
+            )
 
 
 class MetadataStream(IterableStream):
@@ -190,7 +202,9 @@ class MetadataStream(IterableStream):
                 )
                 if value is None:
                     # Deleted between the listing and this call: nothing left to replicate.
-                    LOGGER.warning(f"{self.describe()}: key {key!r} of table {table!r} vanished during the sync")
+                    LOGGER.warning(
+                        f"{self.describe()}: key {key!r} of table {table!r} vanished during the sync"
+                    )
                     continue
                 record = {**entry, **value} if isinstance(value, dict) else {**entry, "value": value}
                 record.setdefault("table", table)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -103,12 +104,29 @@ def trace_line(error: AirbyteTracedException) -> bytes:
     return message_bytes(message)
 
 
-def run(args: list[str] | None = None) -> None:
-    # Log lines are written through the text layer while records go to the byte buffer below it;
-    # write-through keeps the two in order.
-    if isinstance(sys.stdout, io.TextIOWrapper):
+def protocol_output() -> BinaryIO:
+    """A buffered byte stream for stdout that log lines and records share, so they stay in order.
+
+    Records are written as bytes to the buffer under ``sys.stdout``; log lines go through the text
+    layer, made write-through so they land in the same buffer in sequence. Under PYTHONUNBUFFERED
+    (set in many container images) that buffer does not exist and every record would be its own
+    system call, so one is put in and stdout re-pointed at it.
+    """
+    sys.stdout.flush()
+    binary = sys.stdout.buffer
+    if isinstance(binary, io.BufferedWriter) and isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(write_through=True)
-    out = sys.stdout.buffer
+        return binary
+    buffered = io.BufferedWriter(binary.raw if hasattr(binary, "raw") else binary, buffer_size=1 << 16)  # type: ignore[arg-type]
+    previous, sys.stdout = sys.stdout, io.TextIOWrapper(buffered, encoding="utf-8", write_through=True)
+    for handler in logging.getLogger().handlers + logging.getLogger("airbyte").handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is previous:
+            handler.setStream(sys.stdout)
+    return buffered
+
+
+def run(args: list[str] | None = None) -> None:
+    out = protocol_output()
     entrypoint = IterableEntrypoint(SourceIterable())
     parsed_args = entrypoint.parse_args(sys.argv[1:] if args is None else args)
     try:

@@ -74,7 +74,11 @@ class SourceIterable(AbstractSource):
         probe = ExportStream(_probe_spec(), client, parsed, self._now)
         try:
             body = client.request(
-                probe.spec.path, probe.request_params(window), spool_ndjson, what="check (export API)", stream=True
+                probe.spec.path,
+                probe.request_params(window),
+                spool_ndjson,
+                what="check (export API)",
+                stream=True,
             )
         except ApiError as error:
             if error.status in (401, 403):
@@ -97,4 +101,3 @@ class SourceIterable(AbstractSource):
 
 def _probe_spec() -> StreamSpec:
     return next(spec for spec in STREAMS if spec.export_type == "emailSend")
-

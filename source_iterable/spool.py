@@ -39,9 +39,15 @@ class SpooledBody:
                     yield line
 
     def json_rows(self) -> Iterator[dict[str, Any]]:
-        loads = orjson.loads
-        for line in self.raw_lines():
-            yield loads(line)
+        """The parsed rows, a block of lines at a time (one array parse per block is much cheaper
+        than one parse call per row); only used on a body whose every line was checked."""
+        with open(self.path, "rb") as handle:
+            carry = b""
+            while block := handle.read(CHUNK_BYTES):
+                lines = (carry + block).split(b"\n")
+                carry = lines.pop()
+                yield from _parse_lines(lines)
+            yield from _parse_lines([carry])
 
     def close(self) -> None:
         with suppress(FileNotFoundError):
@@ -54,45 +60,81 @@ class SpooledBody:
         self.close()
 
 
-LineCheck = Callable[[bytes, int], None]
+def _parse_lines(lines: list[bytes]) -> list[dict[str, Any]]:
+    batch = [stripped for line in lines if (stripped := line.strip())]
+    if not batch:
+        return []
+    rows: list[dict[str, Any]] = orjson.loads(b"[" + b",".join(batch) + b"]")
+    return rows
 
 
-def check_json_object(line: bytes, number: int) -> None:
-    """Every NDJSON line must parse to an object; anything else means the body is damaged."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        excerpt = line[:60].decode("utf-8", "replace")
-        raise BodyError(f"line {number} is not valid JSON ({exc}): {excerpt!r}") from None
-    if not isinstance(value, dict):
-        raise BodyError(f"line {number} is JSON but not an object")
+LinesCheck = Callable[[list[bytes], int], None]
 
 
-def spool(response: requests.Response, check_line: LineCheck | None = None, directory: str | None = None) -> SpooledBody:
-    """Download ``response`` to a temporary file and verify it; raise ``BodyError`` or a requests error.
+def check_json_objects(lines: list[bytes], before: int) -> None:
+    """Every NDJSON line must parse to an object; anything else means the body is damaged.
 
-    The file is removed when this raises, so a failed attempt leaves nothing behind.
+    A batch is parsed as one JSON array, at C speed; only when that fails (or the element count
+    differs from the line count) are the lines parsed one by one to name the bad one.
     """
-    handle = tempfile.NamedTemporaryFile(prefix="source-iterable-", suffix=".body", dir=directory, delete=False)
+    if not lines:
+        return
+    try:
+        values = orjson.loads(b"[" + b",".join(lines) + b"]")
+    except orjson.JSONDecodeError:
+        values = None
+    if values is not None and len(values) == len(lines) and all(type(v) is dict for v in values):
+        return
+    for number, line in enumerate(lines, start=before + 1):
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            excerpt = line[:60].decode("utf-8", "replace")
+            raise BodyError(f"line {number} is not valid JSON ({exc}): {excerpt!r}") from None
+        if not isinstance(value, dict):
+            raise BodyError(f"line {number} is JSON but not an object")
+    raise BodyError(f"lines {before + 1}-{before + len(lines)} do not hold one JSON object per line")
+
+
+def spool(
+    response: requests.Response, check: LinesCheck | None = None, directory: str | None = None
+) -> SpooledBody:
+    """Download ``response`` to a temporary file, checking each line as it arrives.
+
+    Raises ``BodyError`` (a bad line) or a requests error (a cut body); the file is removed
+    then, so a failed attempt leaves nothing behind. Checking while downloading lets the parse run
+    while the server is still producing the rest of the body.
+    """
+    handle = tempfile.NamedTemporaryFile(
+        prefix="source-iterable-", suffix=".body", dir=directory, delete=False
+    )
     body = SpooledBody(handle.name, 0, 0)
     try:
         with handle:
+            carry = b""
             for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
                 handle.write(chunk)
                 body.size += len(chunk)
-        number = 0
-        for number, line in enumerate(body.raw_lines(), start=1):
-            if check_line is not None:
-                check_line(line, number)
-        body.lines = number
+                lines = (carry + chunk).split(b"\n")
+                carry = lines.pop()
+                body.lines = _check(lines, body.lines, check)
+            # The API may end the last line without a newline.
+            body.lines = _check([carry], body.lines, check)
         return body
     except BaseException:
         body.close()
         raise
 
 
+def _check(lines: list[bytes], seen: int, check: LinesCheck | None) -> int:
+    batch = [stripped for line in lines if (stripped := line.strip())]
+    if check is not None:
+        check(batch, seen)
+    return seen + len(batch)
+
+
 def spool_ndjson(response: requests.Response) -> SpooledBody:
-    return spool(response, check_json_object)
+    return spool(response, check_json_objects)
 
 
 def spool_text(response: requests.Response) -> SpooledBody:

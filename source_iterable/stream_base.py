@@ -82,7 +82,9 @@ class BookmarkedStream(IterableStream, CheckpointMixin):
         if not value:
             return None
         if not isinstance(value, Mapping):
-            raise StateError(self.name, f"expected an object like {{{self.spec.cursor!r}: '2024-01-31T00:00:00Z'}}")
+            raise StateError(
+                self.name, f"expected an object like {{{self.spec.cursor!r}: '2024-01-31T00:00:00Z'}}"
+            )
         raw = value.get(self.spec.cursor or "")
         if raw is None:
             # A state written for another cursor (or by another connector) cannot tell us where we are.

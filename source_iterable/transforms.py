@@ -66,7 +66,7 @@ def export_time_to_rfc3339(value: Any) -> Any:
     """
     if not isinstance(value, str):
         return value
-    if len(value) == 25 and value[10] == " " and value.endswith(" +00:00"):
+    if len(value) == 26 and value[10] == " " and value.endswith(" +00:00"):
         return f"{value[:10]}T{value[11:19]}Z"
     moment = parse_export_time(value)
     return value if moment is None else format_rfc3339(moment)
@@ -98,7 +98,9 @@ class RecordTransform:
 
     @property
     def is_identity(self) -> bool:
-        return not (self.epoch_ms_fields or self.export_time_fields or self.json_string_fields or self.renames)
+        return not (
+            self.epoch_ms_fields or self.export_time_fields or self.json_string_fields or self.renames
+        )
 
     def __call__(self, record: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for name in self.export_time_fields:

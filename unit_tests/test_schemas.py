@@ -8,15 +8,13 @@ as RFC 3339 UTC strings, transactionalData decoded, the users renames, and the l
 from __future__ import annotations
 
 import copy
-import re
-from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
-from jsonschema import Draft7Validator, FormatChecker
+from jsonschema import Draft7Validator
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "source_iterable" / "schemas"
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
@@ -255,35 +253,7 @@ EMITTED: dict[str, list[dict[str, Any]]] = {
 }
 
 
-# ----------------------------------------------------------------------------- date-time format check
-
-_RFC3339 = re.compile(
-    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]"
-    r"(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})(?:\.[0-9]+)?"
-    r"(?:[Zz]|[+-](?P<off_hour>[0-9]{2}):(?P<off_minute>[0-9]{2}))"
-)
-
-
-def is_rfc3339_date_time(value: object) -> bool:
-    """Strict RFC 3339 `date-time` (section 5.6); non-strings are left to the `type` keyword."""
-    if not isinstance(value, str):
-        return True
-    match = _RFC3339.fullmatch(value)
-    if match is None:
-        return False
-    try:
-        date.fromisoformat(match["date"])
-    except ValueError:
-        return False
-    offset_ok = match["off_hour"] is None or (int(match["off_hour"]) <= 23 and int(match["off_minute"]) <= 59)
-    time_ok = int(match["hour"]) <= 23 and int(match["minute"]) <= 59 and int(match["second"]) <= 60
-    return time_ok and offset_ok
-
-
-# jsonschema only checks date-time when rfc3339-validator is installed; register our own check either way.
-FORMAT_CHECKER = FormatChecker()
-FORMAT_CHECKER.checks("date-time")(is_rfc3339_date_time)
-
+from unit_tests.rfc3339 import FORMAT_CHECKER  # noqa: E402
 
 # ----------------------------------------------------------------------------- builders
 

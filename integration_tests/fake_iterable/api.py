@@ -8,7 +8,7 @@ import calendar
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlencode
 
 import orjson
@@ -20,8 +20,10 @@ from .timefmt import parse_datetime
 
 JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
-NOT_FOUND_PAGE = (b"<!DOCTYPE html><html><head><title>Action not found</title></head>"
-                  b"<body><h1>Action not found</h1><p>For request 'GET %s'</p></body></html>")
+NOT_FOUND_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Action not found</title></head>"
+    b"<body><h1>Action not found</h1><p>For request 'GET %s'</p></body></html>"
+)
 METADATA_PAGE = 5
 EXPORT_PATH = "/api/export/data.json"
 GETUSERS_PATH = "/api/lists/getUsers"
@@ -97,7 +99,7 @@ def _paged(req: Request, items: list[dict[str, Any]], list_key: str, total_key: 
         return ok({list_key: items})
     page = _int_param(req, "page", 1, 1, 10**9)
     size = _int_param(req, "pageSize", 20, 1, 1000)
-    body: dict[str, Any] = {list_key: items[(page - 1) * size: page * size], total_key: len(items)}
+    body: dict[str, Any] = {list_key: items[(page - 1) * size : page * size], total_key: len(items)}
 
     def url(target: int) -> str:
         params = {**req.flat(), "page": str(target), "pageSize": str(size)}
@@ -151,9 +153,9 @@ def templates(state: ServerState, req: Request, _: list[str]) -> Reply:
     for kind in types:
         for medium in mediums:
             for record in state.dataset.templates[(kind, medium)]:
-                created = int(record["createdAt"]) / 1000
+                created = cast(int, record["createdAt"]) / 1000
                 if (start is None or created >= start) and (end is None or created < end):
-                    found[int(record["templateId"])] = record
+                    found[cast(int, record["templateId"])] = record
     return _paged(req, [found[k] for k in sorted(found)], "templates", "totalTemplatesCount")
 
 
@@ -199,9 +201,13 @@ def metadata(state: ServerState, req: Request, parts: list[str]) -> Reply:
 
 
 def _range(name: str) -> tuple[float | None, float | None]:
-    today = calendar.timegm(time.gmtime()[:3] + (0, 0, 0, 0, 0, 0))
-    spans = {"today": (today, today + 86400), "yesterday": (today - 86400, today),
-             "beforetoday": (None, today), "all": (None, None)}
+    today = calendar.timegm((*time.gmtime()[:3], 0, 0, 0, 0, 0, 0))
+    spans = {
+        "today": (today, today + 86400),
+        "yesterday": (today - 86400, today),
+        "beforetoday": (None, today),
+        "all": (None, None),
+    }
     if name.lower() not in spans:
         raise BadParams(f"Invalid range: {name}. Expected Today, Yesterday, BeforeToday or All")
     low, high = spans[name.lower()]
@@ -266,7 +272,7 @@ def resolve(method: str, path: str) -> tuple[Handler, list[str]] | None:
     if path == "/api/metadata":
         return metadata, []
     if path.startswith("/api/metadata/"):
-        parts = [unquote(p) for p in path[len("/api/metadata/"):].split("/", 1)]
+        parts = [unquote(p) for p in path[len("/api/metadata/") :].split("/", 1)]
         if all(parts):
             return metadata, parts
     return None

@@ -45,14 +45,17 @@ class BenchEmailSend:
             f'"userId":"u-{2_000_000 + index}"' if rng.random() < 0.8 else None,
             f'"messageTypeId":{rng.choice([52001, 52002, 52010])}',
             f'"catalogLookupCount":{rng.choice([0, 0, 1])}',
-            f'"campaignId":{campaign}', f'"templateId":{campaign + 2_100_000}',
-            f'"channelId":{rng.choice([41001, 41002])}', f'"contentId":{rng.randint(15_000_000, 15_999_999)}',
-            '"catalogCollectionCount":0', f'"productRecommendationCount":{rng.choice([0, 0, 4])}',
+            f'"campaignId":{campaign}',
+            f'"templateId":{campaign + 2_100_000}',
+            f'"channelId":{rng.choice([41001, 41002])}',
+            f'"contentId":{rng.randint(15_000_000, 15_999_999)}',
+            '"catalogCollectionCount":0',
+            f'"productRecommendationCount":{rng.choice([0, 0, 4])}',
             f'"espName":"{rng.choice(["SparkPost", "SendGrid"])}"' if rng.random() < 0.5 else None,
         ]
         if rng.random() < 0.3:
-            parts.append('"transactionalData":"{\\"orderId\\":\\"B-%d\\",\\"total\\":%d.5}"'
-                         % (rng.randint(1000, 99999), rng.randint(1, 400)))
+            order, total = rng.randint(1000, 99999), rng.randint(1, 400)
+            parts.append(f'"transactionalData":"{{\\"orderId\\":\\"B-{order}\\",\\"total\\":{total}.5}}"')
         return (",".join(p for p in parts if p) + ",").encode()
 
     def window(self, start: float | None, end: float | None) -> tuple[int, Iterator[list[bytes]]]:
@@ -74,8 +77,12 @@ class BenchEmailSend:
         count = len(prefixes)
         for k0 in range(0, size, BATCH_ROWS):
             yield [
-                row % (prefixes[j % count], (j * _BUS_MUL + 0x18E1A2B) & 0xFFFFFFFFFFFFFFFF,
-                       (j * _MID_MUL + _MID_ADD) & _MASK128,
-                       stamps[j * DAY_SECONDS // n])
+                row
+                % (
+                    prefixes[j % count],
+                    (j * _BUS_MUL + 0x18E1A2B) & 0xFFFFFFFFFFFFFFFF,
+                    (j * _MID_MUL + _MID_ADD) & _MASK128,
+                    stamps[j * DAY_SECONDS // n],
+                )
                 for j in (lo + (k * step) % size for k in range(k0, min(k0 + BATCH_ROWS, size)))
             ]

@@ -28,31 +28,94 @@ CHANNELS: list[dict[str, object]] = [
     {"id": 41004, "name": "SMS Marketing Channel", "channelType": "Marketing", "messageMedium": "SMS"},
 ]
 MESSAGE_TYPES: list[dict[str, object]] = [
-    {"id": 52001, "createdAt": 1610048394730, "updatedAt": 1610048394730, "name": "Marketing Message",
-     "channelId": 41001, "subscriptionPolicy": "OptOut"},
-    {"id": 52002, "createdAt": 1610048394730, "updatedAt": 1675772580223, "name": "Transactional Message",
-     "channelId": 41002, "subscriptionPolicy": "OptOut"},
-    {"id": 52003, "createdAt": 1620000000000, "updatedAt": 1700000000000, "name": "Push Promotions",
-     "channelId": 41003, "subscriptionPolicy": "OptOut"},
-    {"id": 52004, "createdAt": 1650000000000, "updatedAt": 1650000000000, "name": "SMS Alerts",
-     "channelId": 41004, "subscriptionPolicy": "OptIn"},
-    {"id": 52010, "createdAt": 1699999999999, "updatedAt": 1699999999999, "name": "Weekly deals",
-     "channelId": 41001, "subscriptionPolicy": "OptIn", "rateLimitPerMinute": 2000,
-     "frequencyCap": {"days": 7, "messages": 3}},
-    {"id": 52011, "createdAt": 1705000000000, "updatedAt": 1712000000000, "name": "Order updates",
-     "channelId": 41002, "subscriptionPolicy": "OptOut"},
+    {
+        "id": 52001,
+        "createdAt": 1610048394730,
+        "updatedAt": 1610048394730,
+        "name": "Marketing Message",
+        "channelId": 41001,
+        "subscriptionPolicy": "OptOut",
+    },
+    {
+        "id": 52002,
+        "createdAt": 1610048394730,
+        "updatedAt": 1675772580223,
+        "name": "Transactional Message",
+        "channelId": 41002,
+        "subscriptionPolicy": "OptOut",
+    },
+    {
+        "id": 52003,
+        "createdAt": 1620000000000,
+        "updatedAt": 1700000000000,
+        "name": "Push Promotions",
+        "channelId": 41003,
+        "subscriptionPolicy": "OptOut",
+    },
+    {
+        "id": 52004,
+        "createdAt": 1650000000000,
+        "updatedAt": 1650000000000,
+        "name": "SMS Alerts",
+        "channelId": 41004,
+        "subscriptionPolicy": "OptIn",
+    },
+    {
+        "id": 52010,
+        "createdAt": 1699999999999,
+        "updatedAt": 1699999999999,
+        "name": "Weekly deals",
+        "channelId": 41001,
+        "subscriptionPolicy": "OptIn",
+        "rateLimitPerMinute": 2000,
+        "frequencyCap": {"days": 7, "messages": 3},
+    },
+    {
+        "id": 52011,
+        "createdAt": 1705000000000,
+        "updatedAt": 1712000000000,
+        "name": "Order updates",
+        "channelId": 41002,
+        "subscriptionPolicy": "OptOut",
+    },
 ]
 LISTS: list[dict[str, object]] = [
-    {"id": 3301122, "name": "Newsletter subscribers", "description": "Opted in via footer form",
-     "createdAt": 1617891908857, "listType": "Standard"},
+    {
+        "id": 3301122,
+        "name": "Newsletter subscribers",
+        "description": "Opted in via footer form",
+        "createdAt": 1617891908857,
+        "listType": "Standard",
+    },
     {"id": 3301123, "name": "VIP customers", "createdAt": 1640995200000, "listType": "Standard"},
-    {"id": 3301124, "name": "Beta testers", "description": "Nobody signed up yet", "createdAt": 1704067200000,
-     "listType": "Standard"},
+    {
+        "id": 3301124,
+        "name": "Beta testers",
+        "description": "Nobody signed up yet",
+        "createdAt": 1704067200000,
+        "listType": "Standard",
+    },
     {"id": 3301150, "name": "Active last 30d", "createdAt": 1651234567890, "listType": "Dynamic"},
-    {"id": 3301199, "name": "Do not mail", "createdAt": 1600000000000, "listType": "Suppression",
-     "isGlobalSuppressionEnabled": False},
+    {
+        "id": 3301199,
+        "name": "Do not mail",
+        "createdAt": 1600000000000,
+        "listType": "Suppression",
+        "isGlobalSuppressionEnabled": False,
+    },
 ]
-_WORDS_A = ["Spring", "Summer", "Autumn", "Winter", "Flash", "Weekend", "VIP", "Welcome", "Holiday", "Back to School"]
+_WORDS_A = [
+    "Spring",
+    "Summer",
+    "Autumn",
+    "Winter",
+    "Flash",
+    "Weekend",
+    "VIP",
+    "Welcome",
+    "Holiday",
+    "Back to School",
+]
 _WORDS_B = ["Sale", "Newsletter", "Digest", "Launch", "Reminder", "Survey", "Offer", "Recap", "Preview"]
 
 
@@ -82,8 +145,10 @@ def _campaigns(seed: int) -> list[dict[str, object]]:
         updated = rng.randint(low, high)
         created = updated if rng.random() < 0.1 else updated - rng.randint(1, 120 * 86_400_000)
         if blast:
-            state = rng.choices(["Finished", "Draft", "Ready", "Scheduled", "Running", "Aborted", "Archived",
-                                 "Recurring"], weights=[50, 10, 6, 6, 5, 5, 10, 8])[0]
+            state = rng.choices(
+                ["Finished", "Draft", "Ready", "Scheduled", "Running", "Aborted", "Archived", "Recurring"],
+                weights=[50, 10, 6, 6, 5, 5, 10, 8],
+            )[0]
         else:
             state = rng.choices(["Running", "Draft", "Finished", "Archived"], weights=[60, 15, 10, 15])[0]
         camp: dict[str, object] = {"id": cid, "createdAt": created, "updatedAt": updated}
@@ -118,7 +183,9 @@ def _campaigns(seed: int) -> list[dict[str, object]]:
     return out
 
 
-def _templates(seed: int, campaigns: list[dict[str, object]]) -> dict[tuple[str, str], list[dict[str, object]]]:
+def _templates(
+    seed: int, campaigns: list[dict[str, object]]
+) -> dict[tuple[str, str], list[dict[str, object]]]:
     rng = random.Random(f"{seed}:templates")
     combos = [(t, m) for t in TEMPLATE_TYPES for m in TEMPLATE_MEDIUMS]
     by_combo: dict[tuple[str, str], list[dict[str, object]]] = {combo: [] for combo in combos}
@@ -129,11 +196,14 @@ def _templates(seed: int, campaigns: list[dict[str, object]]) -> dict[tuple[str,
         combo = combos[index] if index < len(combos) else rng.choice(combos)
         tid += rng.randint(1, 40)
         created = rng.randint(low, high)
-        record: dict[str, object] = {"templateId": tid, "createdAt": created,
-                                     "updatedAt": created if rng.random() < 0.2 else rng.randint(created, high),
-                                     "name": f"{combo[1]} {rng.choice(_WORDS_A)} {rng.choice(_WORDS_B)} v{index % 7 + 1}",
-                                     "creatorUserId": rng.choice(MARKETERS),
-                                     "messageTypeId": rng.choice(medium_type[combo[1]])}
+        record: dict[str, object] = {
+            "templateId": tid,
+            "createdAt": created,
+            "updatedAt": created if rng.random() < 0.2 else rng.randint(created, high),
+            "name": f"{combo[1]} {rng.choice(_WORDS_A)} {rng.choice(_WORDS_B)} v{index % 7 + 1}",
+            "creatorUserId": rng.choice(MARKETERS),
+            "messageTypeId": rng.choice(medium_type[combo[1]]),
+        }
         if combo[0] in ("Blast", "Triggered") and rng.random() < 0.7:
             record["campaignId"] = rng.choice(campaigns)["id"]
         if combo[0] == "Base" or rng.random() < 0.1:
@@ -154,25 +224,40 @@ def _metadata(seed: int) -> dict[str, dict[str, dict[str, object]]]:
     rng = random.Random(f"{seed}:metadata")
     values: dict[str, dict[str, dict[str, object]]] = {"products": {}, "stores": {}}
     for n in range(1001, 1012):
+        kind = rng.choice(["Runner", "Jacket", "Mat"])
         values["products"][f"sku-{n}"] = {
-            "name": f"{rng.choice(['Trail', 'Road', 'City', 'Studio'])} {rng.choice(['Runner', 'Jacket', 'Mat'])} {n % 7}",
-            "sku": f"sku-{n}", "price": rng.choice([19, 49.5, 89, 129, 249.99]),
+            "name": f"{rng.choice(['Trail', 'Road', 'City'])} {kind} {n % 7}",
+            "sku": f"sku-{n}",
+            "price": rng.choice([19, 49.5, 89, 129, 249.99]),
             "categories": rng.sample(["shoes", "running", "outdoor", "yoga", "sale"], 2),
-            "url": f"https://shop.example/p/{n}", "imageUrl": f"https://cdn.example/{n}.jpg",
-            "inStock": rng.random() < 0.8}
+            "url": f"https://shop.example/p/{n}",
+            "imageUrl": f"https://cdn.example/{n}.jpg",
+            "inStock": rng.random() < 0.8,
+        }
     # "shared-1" lives in both tables: a key alone is not a primary key for the metadata stream.
-    values["products"]["shared-1"] = {"name": "Gift card", "sku": "shared-1", "price": 25, "categories": ["gift"]}
-    values["stores"] = {"nyc-01": {"city": "New York", "open": True, "hours": {"mon": "9-21", "sun": None}},
-                        "sfo-01": {"city": "San Francisco", "open": False},
-                        "shared-1": {"city": "Online", "open": True, "url": "https://shop.example"}}
+    values["products"]["shared-1"] = {
+        "name": "Gift card",
+        "sku": "shared-1",
+        "price": 25,
+        "categories": ["gift"],
+    }
+    values["stores"] = {
+        "nyc-01": {"city": "New York", "open": True, "hours": {"mon": "9-21", "sun": None}},
+        "sfo-01": {"city": "San Francisco", "open": False},
+        "shared-1": {"city": "Online", "open": True, "url": "https://shop.example"},
+    }
     tables: dict[str, dict[str, dict[str, object]]] = {}
     for table, entries in values.items():
         tables[table] = {}
         for key in sorted(entries):
             value = entries[key]
-            tables[table][key] = {"table": table, "key": key, "size": len(orjson.dumps(value)),
-                                  "lastModified": epoch_ms(2023, 10, 1) + rng.randint(0, 200 * 86_400_000),
-                                  "value": value}
+            tables[table][key] = {
+                "table": table,
+                "key": key,
+                "size": len(orjson.dumps(value)),
+                "lastModified": epoch_ms(2023, 10, 1) + rng.randint(0, 200 * 86_400_000),
+                "value": value,
+            }
     return tables
 
 
@@ -187,8 +272,13 @@ def _members(seed: int, emails: list[str]) -> dict[int, list[str]]:
     for position in (17, 60, 61, 120):
         lines.insert(position, "")
     lines += ["", ""]  # "\n".join -> body ends "...\n\n": a trailing blank line
-    return {3301122: lines, 3301123: list(dict.fromkeys(vip)), 3301124: [], 3301150: active,
-            3301199: suppressed}
+    return {
+        3301122: lines,
+        3301123: list(dict.fromkeys(vip)),
+        3301124: [],
+        3301150: active,
+        3301199: suppressed,
+    }
 
 
 def build_dataset(seed: int = 7) -> Dataset:
@@ -203,6 +293,14 @@ def build_dataset(seed: int = 7) -> Dataset:
     campaigns = _campaigns(seed)
     exports = build_events(seed, people, campaigns)
     exports["user"] = build_users(seed, people, memberships)
-    return Dataset(campaigns=campaigns, channels=[dict(c) for c in CHANNELS], lists=[dict(x) for x in LISTS],
-                   message_types=[dict(m) for m in MESSAGE_TYPES], list_members=members,
-                   metadata=_metadata(seed), templates=_templates(seed, campaigns), exports=exports, seed=seed)
+    return Dataset(
+        campaigns=campaigns,
+        channels=[dict(c) for c in CHANNELS],
+        lists=[dict(x) for x in LISTS],
+        message_types=[dict(m) for m in MESSAGE_TYPES],
+        list_members=members,
+        metadata=_metadata(seed),
+        templates=_templates(seed, campaigns),
+        exports=exports,
+        seed=seed,
+    )

@@ -15,8 +15,16 @@ from .people import BOUNDARY_SECONDS, CITIES, RANGE_END, RANGE_START, SHARED_SEC
 from .timefmt import export_ts
 
 Row = dict[str, object]
-EMAIL_TYPES = ("emailBounce", "emailClick", "emailComplaint", "emailOpen", "emailSend", "emailSendSkip",
-               "emailSubscribe", "emailUnSubscribe")
+EMAIL_TYPES = (
+    "emailBounce",
+    "emailClick",
+    "emailComplaint",
+    "emailOpen",
+    "emailSend",
+    "emailSendSkip",
+    "emailSubscribe",
+    "emailUnSubscribe",
+)
 AGENTS = [
     ("Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)", "Gmail"),
     ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X)", "Other"),
@@ -24,8 +32,14 @@ AGENTS = [
     ("Mozilla/5.0 (Linux; Android 14)", "Other"),
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Edge/120.0", "Windows"),
 ]
-SKIP_REASONS = ["DuplicateMarketingMessage", "MessageTypeUnsubscribed", "ChannelUnsubscribed", "FrequencyCapped",
-                "ListUnsubscribed", "QuietHours"]
+SKIP_REASONS = [
+    "DuplicateMarketingMessage",
+    "MessageTypeUnsubscribed",
+    "ChannelUnsubscribed",
+    "FrequencyCapped",
+    "ListUnsubscribed",
+    "QuietHours",
+]
 
 
 class _Ctx:
@@ -65,20 +79,33 @@ class _Ctx:
 def _transactional(rng: random.Random) -> str:
     if rng.random() < 0.2:
         return '{"data":[]}'
-    order = {"orderId": f"A-{rng.randint(1000, 99999)}", "total": round(rng.uniform(5, 400), 2),
-             "items": [{"sku": f"sku-{rng.randint(1001, 1011)}", "qty": rng.randint(1, 3)}
-                       for _ in range(rng.randint(1, 3))], "currency": "USD"}
+    order = {
+        "orderId": f"A-{rng.randint(1000, 99999)}",
+        "total": round(rng.uniform(5, 400), 2),
+        "items": [
+            {"sku": f"sku-{rng.randint(1001, 1011)}", "qty": rng.randint(1, 3)}
+            for _ in range(rng.randint(1, 3))
+        ],
+        "currency": "USD",
+    }
     return orjson.dumps(order).decode()
 
 
 def _send(c: _Ctx) -> Row:
     rng = c.rng
     mt = rng.choice([52001, 52001, 52002, 52010, 52011])
-    row = {**c.who(), "messageTypeId": mt, "catalogLookupCount": rng.choice([0, 0, 1]), **c.campaign(),
-           "messageBusId": f"0100018e{rng.getrandbits(32):08x}-{rng.getrandbits(32):08x}-000000",
-           "messageId": c.message_id(), "catalogCollectionCount": 0,
-           "channelId": 41002 if mt in (52002, 52011) else 41001,
-           "productRecommendationCount": rng.choice([0, 0, 0, 4]), "contentId": rng.randint(15000000, 15999999)}
+    row = {
+        **c.who(),
+        "messageTypeId": mt,
+        "catalogLookupCount": rng.choice([0, 0, 1]),
+        **c.campaign(),
+        "messageBusId": f"0100018e{rng.getrandbits(32):08x}-{rng.getrandbits(32):08x}-000000",
+        "messageId": c.message_id(),
+        "catalogCollectionCount": 0,
+        "channelId": 41002 if mt in (52002, 52011) else 41001,
+        "productRecommendationCount": rng.choice([0, 0, 0, 4]),
+        "contentId": rng.randint(15000000, 15999999),
+    }
     if rng.random() < 0.3:
         row["espName"] = rng.choice(["SparkPost", "SendGrid"])
     if rng.random() < 0.33:
@@ -89,8 +116,14 @@ def _send(c: _Ctx) -> Row:
 
 def _send_skip(c: _Ctx) -> Row:
     rng = c.rng
-    row = {**c.who(), "reason": rng.choice(SKIP_REASONS), **c.campaign(),
-           "messageTypeId": rng.choice([52001, 52010]), "channelId": 41001, "messageId": c.message_id()}
+    row = {
+        **c.who(),
+        "reason": rng.choice(SKIP_REASONS),
+        **c.campaign(),
+        "messageTypeId": rng.choice([52001, 52010]),
+        "channelId": 41001,
+        "messageId": c.message_id(),
+    }
     if rng.random() < 0.6:
         row["contentId"] = rng.randint(15000000, 15999999)
     if rng.random() < 0.33:
@@ -101,8 +134,12 @@ def _send_skip(c: _Ctx) -> Row:
 def _open(c: _Ctx) -> Row:
     rng = c.rng
     agent, device = rng.choice(AGENTS)
-    row: Row = {**c.sent(), "ip": f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
-                "userAgent": agent, "userAgentDevice": device}
+    row: Row = {
+        **c.sent(),
+        "ip": f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+        "userAgent": agent,
+        "userAgentDevice": device,
+    }
     if device != "Gmail" and rng.random() < 0.7:
         city, region, country = rng.choice(CITIES)
         row |= {"city": city, "region": region, "country": country}
@@ -115,16 +152,29 @@ def _open(c: _Ctx) -> Row:
 
 def _click(c: _Ctx) -> Row:
     rng = c.rng
-    return {**_open(c), "hrefIndex": rng.randint(0, 6), "contentId": rng.randint(15000000, 15999999),
-            "url": rng.choice(["https://shop.example/", "https://shop.example/sale?utm_source=iterable",
-                               "https://shop.example/p/1004", "https://shop.example/account/preferences"])}
+    return {
+        **_open(c),
+        "hrefIndex": rng.randint(0, 6),
+        "contentId": rng.randint(15000000, 15999999),
+        "url": rng.choice(
+            [
+                "https://shop.example/",
+                "https://shop.example/sale?utm_source=iterable",
+                "https://shop.example/p/1004",
+                "https://shop.example/account/preferences",
+            ]
+        ),
+    }
 
 
 def _bounce(c: _Ctx) -> Row:
     rng = c.rng
     hard = rng.random() < 0.6
-    row = {**c.sent(), "recipientState": "HardBounce" if hard else "SoftBounce",
-           "status": rng.choice(["5.1.1", "5.7.1"]) if hard else rng.choice(["4.2.2", "4.4.7"])}
+    row = {
+        **c.sent(),
+        "recipientState": "HardBounce" if hard else "SoftBounce",
+        "status": rng.choice(["5.1.1", "5.7.1"]) if hard else rng.choice(["4.2.2", "4.4.7"]),
+    }
     if rng.random() < 0.4:
         row["bounceMessage"] = "550 5.1.1 user unknown" if hard else "452 4.2.2 mailbox full"
     return row
@@ -139,9 +189,12 @@ def _complaint(c: _Ctx) -> Row:
 
 def _subscribe(c: _Ctx) -> Row:
     rng = c.rng
-    row = {**c.who(), "signupSource": rng.choice(["ListAPI", "Import", "API", "WebForm"]),
-           "emailListIds": rng.choice([[3301122], [3301122, 3301123], [3301150], []]),
-           "channelIds": rng.choice([[], [41001]])}
+    row = {
+        **c.who(),
+        "signupSource": rng.choice(["ListAPI", "Import", "API", "WebForm"]),
+        "emailListIds": rng.choice([[3301122], [3301122, 3301123], [3301150], []]),
+        "channelIds": rng.choice([[], [41001]]),
+    }
     if rng.random() < 0.3:
         row["messageTypeIds"] = [52010]
     person = next((p for p in c.people if p.email == row["email"]), None)
@@ -156,19 +209,32 @@ def _subscribe(c: _Ctx) -> Row:
 def _unsubscribe(c: _Ctx) -> Row:
     rng = c.rng
     source = rng.choice(["EmailLink", "EmailLink", "HardBounce", "Import", "API"])
-    row: Row = {**c.who(), "unsubSource": source, "emailListIds": rng.choice([[], [3301122]]),
-                "channelIds": rng.choice([[], [41001], [41002, 41001]])}
+    row: Row = {
+        **c.who(),
+        "unsubSource": source,
+        "emailListIds": rng.choice([[], [3301122]]),
+        "channelIds": rng.choice([[], [41001], [41002, 41001]]),
+    }
     if source == "HardBounce":
-        row |= {"templateId": c.campaign()["templateId"], "recipientState": "HardBounce", "status": "5.1.1",
-                "messageId": c.message_id()}
+        row |= {
+            "templateId": c.campaign()["templateId"],
+            "recipientState": "HardBounce",
+            "status": "5.1.1",
+            "messageId": c.message_id(),
+        }
     elif source == "EmailLink":
         row |= {**c.campaign(), "messageId": c.message_id()}
     return row
 
 
 BUILDERS: dict[str, Callable[[_Ctx], Row]] = {
-    "emailSend": _send, "emailSendSkip": _send_skip, "emailOpen": _open, "emailClick": _click,
-    "emailBounce": _bounce, "emailComplaint": _complaint, "emailSubscribe": _subscribe,
+    "emailSend": _send,
+    "emailSendSkip": _send_skip,
+    "emailOpen": _open,
+    "emailClick": _click,
+    "emailBounce": _bounce,
+    "emailComplaint": _complaint,
+    "emailSubscribe": _subscribe,
     "emailUnSubscribe": _unsubscribe,
 }
 
@@ -190,7 +256,10 @@ def build_events(seed: int, people: list[Person], campaigns: list[dict[str, obje
             if name == "emailSubscribe":
                 row["profileUpdatedAt"] = export_ts(second - rng.choice([0, 1, 2, 3600]))
             if name == "emailSend" and rng.random() < 0.05:
-                row["itblInternal"] = {"documentCreatedAt": row["createdAt"], "documentUpdatedAt": row["createdAt"]}
+                row["itblInternal"] = {
+                    "documentCreatedAt": row["createdAt"],
+                    "documentUpdatedAt": row["createdAt"],
+                }
             rows.append(row)
         if name in ("emailSend", "emailSendSkip"):
             # One undecodable transactionalData per type: a connector must keep it as the raw string.

@@ -73,8 +73,19 @@ def parse_fault(raw: Any) -> Fault:
     kind = raw.get("kind")
     if kind not in KINDS:
         raise FaultError(f"unknown fault kind {kind!r}; expected one of {', '.join(KINDS)}")
-    unknown = set(raw) - {"kind", "path", "match", "times", "status", "body", "content_type", "headers",
-                          "after_rows", "seconds", "line"}
+    unknown = set(raw) - {
+        "kind",
+        "path",
+        "match",
+        "times",
+        "status",
+        "body",
+        "content_type",
+        "headers",
+        "after_rows",
+        "seconds",
+        "line",
+    }
     if unknown:
         raise FaultError(f"unknown fault fields: {', '.join(sorted(unknown))}")
     match = raw.get("match") or {}
@@ -97,10 +108,19 @@ def parse_fault(raw: Any) -> Fault:
     headers = raw.get("headers") or {}
     if not isinstance(headers, dict):
         raise FaultError("headers must be an object")
-    return Fault(kind=kind, path=raw.get("path"), match={str(k): str(v) for k, v in match.items()},
-                 times=times, status=status, body=raw.get("body"), content_type=raw.get("content_type"),
-                 headers={str(k): str(v) for k, v in headers.items()}, after_rows=after,
-                 seconds=float(seconds), line=str(raw.get("line", BAD_LINE)))
+    return Fault(
+        kind=kind,
+        path=raw.get("path"),
+        match={str(k): str(v) for k, v in match.items()},
+        times=times,
+        status=status,
+        body=raw.get("body"),
+        content_type=raw.get("content_type"),
+        headers={str(k): str(v) for k, v in headers.items()},
+        after_rows=after,
+        seconds=float(seconds),
+        line=str(raw.get("line", BAD_LINE)),
+    )
 
 
 class FaultBook:
@@ -141,8 +161,11 @@ def error_json(msg: str, code: str, params: Any = None) -> bytes:
 
 def rate_limit_body(limit: float, path: str, project: int) -> bytes:
     # Real body: the limit printed as a float ("4.0") and a trailing space after the project id.
-    return error_json(f"Exceeded rate limit of {float(limit)} per minute for endpoint: {path}, project: {project} ",
-                      "RateLimitExceeded", {})
+    return error_json(
+        f"Exceeded rate limit of {float(limit)} per minute for endpoint: {path}, project: {project} ",
+        "RateLimitExceeded",
+        {},
+    )
 
 
 def default_status_body(status: int, path: str, ip: str, limit: float, project: int) -> tuple[bytes, str]:
@@ -164,7 +187,8 @@ def default_status_body(status: int, path: str, ip: str, limit: float, project: 
         return b"Request timeout. Try again later.", "text/plain; charset=utf-8"  # as documented in SPEC
     if status in (502, 503, 504):
         phrase = HTTPStatus(status).phrase
-        page = f"<html><head><title>{status} {phrase}</title></head><body><h1>{status} {phrase}</h1></body></html>"
+        title = f"{status} {phrase}"
+        page = f"<html><head><title>{title}</title></head><body><h1>{title}</h1></body></html>"
         return page.encode(), "text/html; charset=utf-8"
     try:
         phrase = HTTPStatus(status).phrase

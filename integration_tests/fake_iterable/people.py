@@ -12,13 +12,63 @@ from dataclasses import dataclass
 
 from .timefmt import epoch, export_ts
 
-FIRST = ["ana", "bo", "carlos", "dana", "eli", "fatima", "george", "hana", "ivan", "jane", "kofi", "lee",
-         "maya", "nico", "olga", "pedro", "quinn", "raj", "sara", "tomas", "uma", "victor", "wen", "yusuf"]
-LAST = ["silva", "li", "doe", "khan", "novak", "mensah", "garcia", "tanaka", "smith", "rossi", "kim",
-        "okafor", "larsen", "dubois", "costa", "ivanova", "mueller", "patel", "nguyen", "haddad"]
+FIRST = [
+    "ana",
+    "bo",
+    "carlos",
+    "dana",
+    "eli",
+    "fatima",
+    "george",
+    "hana",
+    "ivan",
+    "jane",
+    "kofi",
+    "lee",
+    "maya",
+    "nico",
+    "olga",
+    "pedro",
+    "quinn",
+    "raj",
+    "sara",
+    "tomas",
+    "uma",
+    "victor",
+    "wen",
+    "yusuf",
+]
+LAST = [
+    "silva",
+    "li",
+    "doe",
+    "khan",
+    "novak",
+    "mensah",
+    "garcia",
+    "tanaka",
+    "smith",
+    "rossi",
+    "kim",
+    "okafor",
+    "larsen",
+    "dubois",
+    "costa",
+    "ivanova",
+    "mueller",
+    "patel",
+    "nguyen",
+    "haddad",
+]
 DOMAINS = ["example.com", "example.org", "example.net", "shop.example", "mail.example"]
-CITIES = [("Austin", "TX", "United States"), ("Lisbon", "11", "Portugal"), ("Berlin", "BE", "Germany"),
-          ("Toronto", "ON", "Canada"), ("Osaka", "27", "Japan"), ("Lagos", "LA", "Nigeria")]
+CITIES = [
+    ("Austin", "TX", "United States"),
+    ("Lisbon", "11", "Portugal"),
+    ("Berlin", "BE", "Germany"),
+    ("Toronto", "ON", "Canada"),
+    ("Osaka", "27", "Japan"),
+    ("Lagos", "LA", "Nigeria"),
+]
 
 # Seconds every seeded export type has rows at: just before the usual test start date, the start itself,
 # both sides of the first 30-day window boundary, and the first second of March.
@@ -56,7 +106,13 @@ def build_people(seed: int, count: int = 300) -> list[Person]:
     while len(people) < count:
         first, last = rng.choice(FIRST), rng.choice(LAST)
         style = rng.randrange(3)
-        local = f"{first}.{last}" if style == 0 else f"{first}{rng.randint(1, 999)}" if style else f"{first[0]}{last}"
+        local = (
+            f"{first}.{last}"
+            if style == 0
+            else f"{first}{rng.randint(1, 999)}"
+            if style
+            else f"{first[0]}{last}"
+        )
         email = f"{local}@{rng.choice(DOMAINS)}"
         if email in seen:
             continue
@@ -68,17 +124,33 @@ def build_people(seed: int, count: int = 300) -> list[Person]:
 
 def _device(rng: random.Random) -> dict[str, object]:
     if rng.random() < 0.5:
-        return {"platform": "APNS", "token": f"{rng.getrandbits(64):016x}", "endpointEnabled": rng.random() < 0.9,
-                "applicationName": "shop-ios", "appVersion": f"4.{rng.randint(0, 9)}.{rng.randint(0, 20)}",
-                "model": rng.choice(["iPhone15,2", "iPhone14,5", "iPad13,4"]), "systemVersion": "17.2",
-                "notificationsEnabled": True, "userInterfaceIdiom": "Phone"}
-    return {"platform": "GCM", "token": f"f{rng.getrandbits(120):030x}", "endpointEnabled": True,
-            "applicationName": "shop-android", "appPackageName": "com.shop.example",
-            "deviceId": f"{rng.getrandbits(64):016x}", "iterableSdkVersion": "3.4.17",
-            "model": rng.choice(["Pixel 8", "SM-S911B"]), "systemVersion": "14"}
+        return {
+            "platform": "APNS",
+            "token": f"{rng.getrandbits(64):016x}",
+            "endpointEnabled": rng.random() < 0.9,
+            "applicationName": "shop-ios",
+            "appVersion": f"4.{rng.randint(0, 9)}.{rng.randint(0, 20)}",
+            "model": rng.choice(["iPhone15,2", "iPhone14,5", "iPad13,4"]),
+            "systemVersion": "17.2",
+            "notificationsEnabled": True,
+            "userInterfaceIdiom": "Phone",
+        }
+    return {
+        "platform": "GCM",
+        "token": f"f{rng.getrandbits(120):030x}",
+        "endpointEnabled": True,
+        "applicationName": "shop-android",
+        "appPackageName": "com.shop.example",
+        "deviceId": f"{rng.getrandbits(64):016x}",
+        "iterableSdkVersion": "3.4.17",
+        "model": rng.choice(["Pixel 8", "SM-S911B"]),
+        "systemVersion": "14",
+    }
 
 
-def build_users(seed: int, people: list[Person], memberships: dict[str, list[int]]) -> list[dict[str, object]]:
+def build_users(
+    seed: int, people: list[Person], memberships: dict[str, list[int]]
+) -> list[dict[str, object]]:
     """One profile per person, in a shuffled order; ``profileUpdatedAt`` is the export window field."""
     rng = random.Random(f"{seed}:users")
     updated = [*BOUNDARY_SECONDS, SHARED_SECOND, SHARED_SECOND]
@@ -113,12 +185,20 @@ def build_users(seed: int, people: list[Person], memberships: dict[str, list[int
             user["lifetimeValue"] = round(rng.uniform(0, 4000), 2)
             user["favoriteCategories"] = rng.sample(["running", "yoga", "outdoor", "kids", "home", "tech"], 2)
         if rng.random() < 0.4:
-            user["profile"] = {"age": rng.randint(18, 80), "tier": rng.choice(["bronze", "silver", "gold"]),
-                               "preferences": {"newsletter": rng.random() < 0.7, "sms": rng.random() < 0.3}}
+            user["profile"] = {
+                "age": rng.randint(18, 80),
+                "tier": rng.choice(["bronze", "silver", "gold"]),
+                "preferences": {"newsletter": rng.random() < 0.7, "sms": rng.random() < 0.3},
+            }
         if rng.random() < 0.3:
             city, region, country = rng.choice(CITIES)
-            user |= {"city": city, "region": region, "country": country, "timeZone": "UTC",
-                     "locale": rng.choice(["en-US", "pt-PT", "de-DE"])}
+            user |= {
+                "city": city,
+                "region": region,
+                "country": country,
+                "timeZone": "UTC",
+                "locale": rng.choice(["en-US", "pt-PT", "de-DE"]),
+            }
         if rng.random() < 0.2:
             user["phoneNumber"] = f"+1415555{rng.randint(0, 9999):04d}"
             user["itblInternal.phoneCountry"] = "US"
@@ -129,8 +209,12 @@ def build_users(seed: int, people: list[Person], memberships: dict[str, list[int
             user["someDate"] = f"20{rng.randint(10, 23)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
         if index % 60 == 5:
             # The Stitch test account's case-clashing custom fields (fact sheet 5.8).
-            user |= {"Industry": rng.choice(["Retail", "Finance", "Travel"]), "industry": "retail",
-                     "offers.Intro APR": [0, rng.randint(0, 5)], "offers.intro APR": [19]}
+            user |= {
+                "Industry": rng.choice(["Retail", "Finance", "Travel"]),
+                "industry": "retail",
+                "offers.Intro APR": [0, rng.randint(0, 5)],
+                "offers.intro APR": [19],
+            }
         users.append(user)
     rng.shuffle(users)
     return users

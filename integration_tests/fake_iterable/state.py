@@ -20,14 +20,53 @@ DEFAULT_KEY = "demo-server-side-key"
 LOG_LIMIT = 5000
 BATCH = 256
 # Valid dataTypeName values (SPEC enum) that this project has no data for: they answer an empty 200.
-OTHER_TYPES = ("hostedUnsubscribeClick", "pushSend", "pushOpen", "pushUninstall", "pushBounce", "pushSendSkip",
-               "inAppSend", "inAppOpen", "inAppClick", "inAppClose", "inAppDelete", "inAppDelivery",
-               "inAppSendSkip", "inAppRecall", "inboxSession", "inboxMessageImpression", "smsSend", "smsBounce",
-               "smsClick", "smsReceived", "smsSendSkip", "webPushSend", "webPushClick", "webPushSendSkip",
-               "rcsSend", "rcsSendSkip", "purchase", "customEvent", "smsUsageInfo", "embeddedSend",
-               "embeddedSendSkip", "embeddedClick", "embeddedReceived", "embeddedImpression", "embeddedSession",
-               "unknownSession", "anonSession", "journeyExit", "whatsAppBounce", "whatsAppClick",
-               "whatsAppReceived", "whatsAppSeen", "whatsAppSend", "whatsAppSendSkip", "whatsAppUsageInfo")
+OTHER_TYPES = (
+    "hostedUnsubscribeClick",
+    "pushSend",
+    "pushOpen",
+    "pushUninstall",
+    "pushBounce",
+    "pushSendSkip",
+    "inAppSend",
+    "inAppOpen",
+    "inAppClick",
+    "inAppClose",
+    "inAppDelete",
+    "inAppDelivery",
+    "inAppSendSkip",
+    "inAppRecall",
+    "inboxSession",
+    "inboxMessageImpression",
+    "smsSend",
+    "smsBounce",
+    "smsClick",
+    "smsReceived",
+    "smsSendSkip",
+    "webPushSend",
+    "webPushClick",
+    "webPushSendSkip",
+    "rcsSend",
+    "rcsSendSkip",
+    "purchase",
+    "customEvent",
+    "smsUsageInfo",
+    "embeddedSend",
+    "embeddedSendSkip",
+    "embeddedClick",
+    "embeddedReceived",
+    "embeddedImpression",
+    "embeddedSession",
+    "unknownSession",
+    "anonSession",
+    "journeyExit",
+    "whatsAppBounce",
+    "whatsAppClick",
+    "whatsAppReceived",
+    "whatsAppSeen",
+    "whatsAppSend",
+    "whatsAppSendSkip",
+    "whatsAppUsageInfo",
+)
 
 Line = tuple[float, bytes]  # (cursor value in epoch seconds, NDJSON line with its newline)
 
@@ -115,16 +154,25 @@ def encode_rows(data_type: str, rows: list[dict[str, Any]]) -> list[Line]:
 
 
 class ServerState:
-    def __init__(self, api_keys: list[str] | None = None, readonly_keys: list[str] | None = None,
-                 export_rpm: float | None = None, getusers_rpm: float | None = None, bench_rows: int = 0,
-                 seed: int = 7, project_id: int = 2158) -> None:
+    def __init__(
+        self,
+        api_keys: list[str] | None = None,
+        readonly_keys: list[str] | None = None,
+        export_rpm: float | None = None,
+        getusers_rpm: float | None = None,
+        bench_rows: int = 0,
+        seed: int = 7,
+        project_id: int = 2158,
+    ) -> None:
         self.api_keys = set(api_keys or [DEFAULT_KEY])
         self.readonly_keys = set(readonly_keys or [])
         self.project_id = project_id
         self.export_limit = RollingLimiter(
-            rpm_from_env(export_rpm, "ITERABLE_EXPORT_REQUESTS_PER_MINUTE", 4.0))
+            rpm_from_env(export_rpm, "ITERABLE_EXPORT_REQUESTS_PER_MINUTE", 4.0)
+        )
         self.getusers_limit = RollingLimiter(
-            rpm_from_env(getusers_rpm, "ITERABLE_GETUSERS_REQUESTS_PER_MINUTE", 5.0))
+            rpm_from_env(getusers_rpm, "ITERABLE_GETUSERS_REQUESTS_PER_MINUTE", 5.0)
+        )
         self.dataset: Dataset = build_dataset(seed)
         self.bench = BenchEmailSend(bench_rows, seed) if bench_rows > 0 else None
         self.type_names = {name.lower(): name for name in (*EXPORT_TYPES, *OTHER_TYPES)}
@@ -144,8 +192,9 @@ class ServerState:
             self.added.setdefault(canonical, []).extend(lines)
         return len(lines)
 
-    def export_window(self, data_type: str, start: float | None, end: float | None
-                      ) -> tuple[int, Iterator[list[bytes]]]:
+    def export_window(
+        self, data_type: str, start: float | None, end: float | None
+    ) -> tuple[int, Iterator[list[bytes]]]:
         """Rows with ``start <= cursor < end`` (None = unbounded) as (count, batches of lines)."""
         with self._lock:
             added = list(self.added.get(data_type, ()))
@@ -164,7 +213,7 @@ class ServerState:
 
             return total + len(extra), chained()
         lines = [line for stamp, line in self.exports.get(data_type, ()) if lo <= stamp < hi] + extra
-        return len(lines), iter([lines[i:i + BATCH] for i in range(0, len(lines), BATCH)])
+        return len(lines), iter([lines[i : i + BATCH] for i in range(0, len(lines), BATCH)])
 
     def reset(self) -> None:
         self.faults.clear()

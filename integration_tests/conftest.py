@@ -1,0 +1,50 @@
+"""Fixtures: one fake Iterable server for the session, reset before every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integration_tests.fake_iterable import FakeIterable
+from integration_tests.harness import FAST_PACE, TEST_API_KEY, Connector, make_config
+
+READONLY_KEY = "itbl-READONLY-0d1e2f3a4b5c6d7e8f90"
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[FakeIterable]:
+    fake = FakeIterable(
+        api_keys=[TEST_API_KEY],
+        readonly_keys=[READONLY_KEY],
+        export_rpm=float(FAST_PACE),
+        getusers_rpm=float(FAST_PACE),
+    )
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_server(request: pytest.FixtureRequest) -> None:
+    if "server" in request.fixturenames:
+        request.getfixturevalue("server").reset()
+
+
+@pytest.fixture
+def connector(tmp_path: Path) -> Connector:
+    return Connector(tmp_path / "run")
+
+
+@pytest.fixture
+def config(server: FakeIterable) -> dict[str, Any]:
+    return make_config(server.base_url)
+
+
+@pytest.fixture(scope="session")
+def discovered(server: FakeIterable, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    run = Connector(tmp_path_factory.mktemp("discover")).run("discover", make_config(server.base_url))
+    assert run.returncode == 0, run.all_output
+    return run.of_type("CATALOG")[0]["catalog"]["streams"]

@@ -1,0 +1,296 @@
+"""HTTP/1.1 transport of the fake Iterable API: keep-alive, hand-written chunked bodies, fault execution.
+
+Built on ``http.server.ThreadingHTTPServer``; one thread per connection.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from .api import GETUSERS_PATH, TEXT, Reply, Request, Stream, gate, handle, not_found, resolve
+from .control import handle_control
+from .data import Dataset
+from .faults import MAINTENANCE_HTML, ROW_KINDS, Fault, default_status_body, parse_fault
+from .state import ServerState
+from .streaming import write_stream
+
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], state: ServerState) -> None:
+        self.state = state
+        self.open_sockets: set[socket.socket] = set()
+        self._sockets_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._sockets_lock:
+            self.open_sockets.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._sockets_lock:
+            self.open_sockets.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        with self._sockets_lock:
+            sockets = list(self.open_sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # a client that hangs up mid-body is normal, not a server error
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive; every reply carries Content-Length or is chunked
+    server_version = "iterable-ingress"
+    timeout = 300  # idle keep-alive connections are eventually dropped
+    verbose = False
+
+    def version_string(self) -> str:
+        return "iterable-ingress fake"  # the real Server header reads "iterable-ingress <hex>"
+
+    @property
+    def state(self) -> ServerState:
+        return cast(_Server, self.server).state
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.verbose:
+            super().log_message(format, *args)
+
+    def do_GET(self) -> None:
+        self._run("GET")
+
+    def do_POST(self) -> None:
+        self._run("POST")
+
+    def do_PUT(self) -> None:
+        self._run("PUT")
+
+    def do_DELETE(self) -> None:
+        self._run("DELETE")
+
+    def _run(self, method: str) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""  # always drain: keeps keep-alive framing
+            split = urlsplit(self.path)
+            if split.path.startswith("/_control/"):
+                self._send(handle_control(self.state, method, split.path, body))
+            else:
+                self._api(method, split.path, split.query)
+        except CLIENT_GONE:
+            self.close_connection = True
+
+    def _api(self, method: str, path: str, query: str) -> None:
+        key = self.headers.get("Api-Key") or self.headers.get("api_key")  # header names: case-insensitive
+        req = Request(
+            path=path,
+            query=parse_qs(query, keep_blank_values=True),  # "+" decodes to a space
+            host=self.headers.get("Host") or f"127.0.0.1:{cast(_Server, self.server).server_port}",
+            ip=self.client_address[0],
+            key=key.strip() if key else None,
+        )
+        flat = req.flat()
+        stats = self.state.stats
+        route = resolve(method, path)
+        if route is None:
+            stats.record(path, flat, 404)
+            self._send(not_found(path))
+            return
+        denied = gate(self.state, req)
+        if denied is not None:
+            stats.record(path, flat, denied.status)
+            self._send(denied)
+            return
+        fault = self.state.faults.take(path, flat)
+        fired = fault.kind if fault is not None else None
+        if fault is not None and fault.kind == "delay":
+            self.state.stopping.wait(fault.seconds)  # slow first byte, then a normal answer
+            fault = None
+        if fault is not None and fault.kind not in ROW_KINDS:
+            replacement = self._replacement(fault, req)
+            # Record before answering: a client may read /_control/stats right after our reply.
+            stats.record(path, flat, 0 if replacement is None else replacement.status, fault.kind)
+            if replacement is None:
+                self._reset()
+            else:
+                self._send(replacement)
+            return
+        result = handle(self.state, req, *route)
+        stats.record(path, flat, 200 if isinstance(result, Stream) else result.status, fired)
+        if isinstance(result, Stream):
+            self._stream(result, fault)
+        elif fault is not None:
+            self._fixed_fault(result, fault)
+        else:
+            self._send(result)
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def _replacement(self, fault: Fault, req: Request) -> Reply | None:
+        """The answer given instead of the endpoint's (status/html/empty); None for a reset."""
+        if fault.kind == "reset":
+            return None
+        if fault.kind == "html":
+            return Reply(200, MAINTENANCE_HTML.encode(), "text/html; charset=utf-8")
+        if fault.kind == "empty":
+            return Reply(200, b"")
+        users = req.path == GETUSERS_PATH
+        limit = (self.state.getusers_limit if users else self.state.export_limit).per_minute
+        limit = limit if limit > 0 else (5.0 if users else 4.0)  # limit disabled: quote the documented one
+        body, content_type = default_status_body(fault.status, req.path, req.ip, limit, self.state.project_id)
+        if isinstance(fault.body, str):
+            body, content_type = fault.body.encode(), TEXT
+        elif fault.body is not None:
+            body, content_type = orjson.dumps(fault.body), "application/json; charset=utf-8"
+        return Reply(fault.status, body, fault.content_type or content_type, fault.headers)
+
+    def _reset(self) -> None:
+        # SO_LINGER 0 turns close() into a TCP RST: the client sees "connection reset by peer".
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _fixed_fault(self, reply: Reply, fault: Fault) -> None:
+        """Row-level faults on a non-streamed body: truncate it (cut/stall) or corrupt it (malformed)."""
+        half = len(reply.body) // 2
+        if fault.kind == "no_trailing_newline":
+            self._send(Reply(reply.status, reply.body.rstrip(b"\n"), reply.content_type, reply.headers))
+        elif fault.kind == "malformed":
+            self._send(Reply(reply.status, reply.body[:half], reply.content_type, reply.headers))
+        else:  # cut / stall: promise the full length, deliver half, then give up
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body[:half])
+            if fault.kind == "stall":
+                self.state.stopping.wait(fault.seconds)
+            self._hang_up()
+
+    def _stream(self, stream: Stream, fault: Fault | None) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", TEXT)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if write_stream(self.wfile.write, stream, fault, self.state.stopping.wait):
+            self._hang_up()
+
+
+class FakeIterable:
+    """In-process fake Iterable API. ``with FakeIterable() as server: server.base_url``."""
+
+    def __init__(
+        self,
+        api_keys: list[str] | None = None,
+        readonly_keys: list[str] | None = None,
+        export_rpm: float | None = None,
+        getusers_rpm: float | None = None,
+        bench_rows: int = 0,
+        seed: int = 7,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.state = ServerState(api_keys, readonly_keys, export_rpm, getusers_rpm, bench_rows, seed)
+        self._address = (host, port)
+        self._verbose = verbose
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> FakeIterable:
+        if self._httpd is not None:
+            return self
+        _Handler.verbose = self._verbose
+        self.state.stopping.clear()
+        self._httpd = _Server(self._address, self.state)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-iterable", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self.state.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.drop_connections()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = self._thread = None
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._address[0]}:{self.port}"
+
+    @property
+    def dataset(self) -> Dataset:
+        return self.state.dataset
+
+    def add_fault(self, rule: dict[str, Any]) -> None:
+        self.state.faults.add([parse_fault(rule)])
+
+    def clear_faults(self) -> None:
+        self.state.faults.clear()
+
+    def add_events(self, data_type: str, rows: list[dict[str, Any]]) -> int:
+        return self.state.add_events(data_type, rows)
+
+    def stats(self) -> dict[str, Any]:
+        return self.state.stats.snapshot()
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    def __enter__(self) -> FakeIterable:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
