@@ -167,9 +167,11 @@ class Connector:
         )
 
 
-def kill(process: subprocess.Popen[str]) -> Run:
+def kill(process: subprocess.Popen[str], already_read: str = "") -> Run:
+    """SIGKILL the process; its output is what was read before plus whatever was still in the pipe."""
     process.send_signal(signal.SIGKILL)
-    stdout, stderr = process.communicate(timeout=30)
+    rest, stderr = process.communicate(timeout=30)
+    stdout = already_read + rest
     # A line cut by the kill is not a message the platform would have read either.
     complete = stdout if stdout.endswith("\n") else stdout[: stdout.rfind("\n") + 1]
     return Run.parse(process.returncode, complete, stderr)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from itertools import pairwise
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 from typing import Any
 
 import pytest

@@ -25,6 +25,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
     HttpStatusErrorHandler,
     ResponseAction,
 )
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import IterableConfig
@@ -234,6 +235,13 @@ class IterableClient:
                     timeout=(self.settings.connect_timeout, self.settings.read_timeout),
                 )
                 outcome = response
+                if LOGGER.isEnabledFor(logging.DEBUG):
+                    LOGGER.debug(
+                        self.redact(
+                            f"{what}: GET {response.url} -> HTTP {response.status_code}, headers sent: "
+                            f"{dict(response.request.headers)}"
+                        )
+                    )
                 if response.status_code in ignore_statuses:
                     response.close()
                     return None
@@ -301,7 +309,7 @@ def read_json(response: requests.Response) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
         kind = response.headers.get("Content-Type", "no content type")
-        excerpt = body[:80].decode("utf-8", "replace").replace("\n", " ")
+        excerpt = filter_secrets(body[:2000].decode("utf-8", "replace"))[:80].replace("\n", " ")
         raise BodyError(
             f"HTTP {response.status_code} with a body that is not JSON ({kind}, {len(body)} bytes: {excerpt!r})"
         ) from None

@@ -16,8 +16,8 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO, TypeVar
 
 import orjson
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
@@ -28,6 +28,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import ConfigError, parse_config
 from .source import SourceIterable
+
+T = TypeVar("T")
 
 
 def record_bytes(message: AirbyteMessage) -> bytes:
@@ -54,7 +56,7 @@ class IterableEntrypoint(AirbyteEntrypoint):
         """Protocol lines as bytes: ``read`` on the fast path, the other commands as the CDK writes them."""
         if parsed_args.command in ("check", "discover", "read"):
             try:
-                parse_config(self.source.read_config(parsed_args.config))
+                parse_config(read_input(self.source.read_config, parsed_args.config, "--config"))
             except ConfigError as error:
                 if parsed_args.command != "check":
                     raise
@@ -71,20 +73,30 @@ class IterableEntrypoint(AirbyteEntrypoint):
             for line in self.run(parsed_args):
                 yield (line + "\n").encode()
             return
-        if getattr(parsed_args, "debug", False):
-            self.logger.setLevel("DEBUG")
-        else:
-            self.logger.setLevel("INFO")
+        level = logging.DEBUG if getattr(parsed_args, "debug", False) else logging.INFO
+        for logger in (self.logger, logging.getLogger("airbyte")):
+            logger.setLevel(level)
         source_spec = self.source.spec(self.logger)
         with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as temp_dir:
             os.environ[ENV_REQUEST_CACHE_PATH] = temp_dir
             try:
-                config = self.source.configure(self.source.read_config(parsed_args.config), temp_dir)
-                catalog = self.source.read_catalog(parsed_args.catalog)
-                state = self.source.read_state(parsed_args.state)
+                raw_config = read_input(self.source.read_config, parsed_args.config, "--config")
+                config = self.source.configure(raw_config, temp_dir)
+                catalog = read_input(self.source.read_catalog, parsed_args.catalog, "--catalog")
+                state = read_input(self.source.read_state, parsed_args.state, "--state")
                 yield from map(message_bytes, self.read(source_spec, config, catalog, state))
             finally:
                 yield from map(message_bytes, self._emit_queued_messages(self.source))
+
+
+def read_input(reader: Callable[[str], T], path: str, option: str) -> T:
+    """A file given on the command line; one that cannot be read or parsed is a config error."""
+    try:
+        return reader(path)
+    except Exception as exc:
+        # The CDK's own message says which file and why; its traceback helps nobody fix a file.
+        detail = str(exc).split("\nTraceback", 1)[0].strip()
+        raise ConfigError(option, f"file {path} could not be used: {detail}") from None
 
 
 def write_protocol(lines: Iterable[bytes], out: BinaryIO) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import requests
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 
 from .http import BodyError
 
@@ -89,7 +90,7 @@ def check_json_objects(lines: list[bytes], before: int) -> None:
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            excerpt = line[:60].decode("utf-8", "replace")
+            excerpt = filter_secrets(line[:2000].decode("utf-8", "replace"))[:60]
             raise BodyError(f"line {number} is not valid JSON ({exc}): {excerpt!r}") from None
         if not isinstance(value, dict):
             raise BodyError(f"line {number} is JSON but not an object")
