@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from integration_tests.fake_iterable.process import fake_server_process
+
 BENCH_KEY = "bench-server-side-key"
 
 
@@ -25,36 +26,9 @@ def console_script() -> str:
 
 @contextmanager
 def fake_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start ``python -m integration_tests.fake_iterable`` in its own process; yield its base URL."""
-    with tempfile.TemporaryDirectory() as folder:
-        port_file = Path(folder) / "port"
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "integration_tests.fake_iterable",
-                "--port",
-                "0",
-                "--port-file",
-                str(port_file),
-                "--api-key",
-                BENCH_KEY,
-                *args,
-            ],
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while not (port_file.exists() and port_file.read_text().strip()):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the fake server did not start")
-                time.sleep(0.05)
-            yield f"http://127.0.0.1:{port_file.read_text().strip()}"
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    """The fake server in its own process, so its CPU and memory are not the connector's."""
+    with fake_server_process("--api-key", BENCH_KEY, *args, env=env) as base_url:
+        yield base_url
 
 
 def server_stats(base_url: str) -> dict[str, Any]:

@@ -405,6 +405,8 @@ def test_debug_logging_never_prints_the_key(
     )
     run = Run.parse(completed.returncode, completed.stdout, completed.stderr)
     # the CDK prints debug lines as {"type": "DEBUG", ...}; ours echo each request with its headers
-    echoed = [m["message"] for m in run.messages if m["type"] == "DEBUG" and "headers sent" in m.get("message", "")]
+    echoed = [
+        m["message"] for m in run.messages if m["type"] == "DEBUG" and "headers sent" in m.get("message", "")
+    ]
     assert echoed and all("'Api-Key': '****'" in line for line in echoed)
     assert_clean(run)

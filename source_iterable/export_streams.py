@@ -99,9 +99,10 @@ class ExportStream(BookmarkedStream):
                 raise
             halves = split_window(window, self.split_floor)
             if halves is None:
+                # error.message already names the stream and this smallest piece.
                 raise ApiError(
-                    f"{self.describe(f'window {window}')}: still failing at the smallest window we split to "
-                    f"({self.split_floor}); last error: {error.message}",
+                    f"{error.message} (this piece of {window.width} is the smallest window we split to: "
+                    f"a window is not split below {self.split_floor})",
                     error.failure_type,
                     error.status,
                     transient=True,

@@ -28,7 +28,7 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from .config import IterableConfig
+from .config import ConfigError, IterableConfig
 from .rate_limit import ProjectLimiters, RollingWindowLimiter
 
 T = TypeVar("T")
@@ -53,7 +53,7 @@ KEY_PROBLEM = (
     "that may not call this endpoint (the export and list-member endpoints need a Server-side key)"
 )
 
-ERROR_MAPPING: Mapping[int | type[Exception], ErrorResolution] = {
+ERROR_MAPPING: Mapping[int | str | type[Exception], ErrorResolution] = {
     400: _fail("Iterable rejected the request parameters"),
     401: _fail(f"Iterable refused the API key: {KEY_PROBLEM}", FailureType.config_error),
     403: _fail(f"Iterable forbids this call for the API key: {KEY_PROBLEM}", FailureType.config_error),
@@ -109,7 +109,15 @@ class HttpSettings:
 
         def number(name: str, default: float) -> float:
             raw = os.environ.get(name, "").strip()
-            return float(raw) if raw else default
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                value = -1.0
+            if value < 0:
+                raise ConfigError(name, f"must be a non-negative number of seconds, got {raw!r}")
+            return value
 
         defaults = cls()
         return cls(

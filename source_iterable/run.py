@@ -129,7 +129,7 @@ def protocol_output() -> BinaryIO:
     if isinstance(binary, io.BufferedWriter) and isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(write_through=True)
         return binary
-    buffered = io.BufferedWriter(binary.raw if hasattr(binary, "raw") else binary, buffer_size=1 << 16)  # type: ignore[arg-type]
+    buffered = io.BufferedWriter(binary.raw if hasattr(binary, "raw") else binary, buffer_size=1 << 16)
     previous, sys.stdout = sys.stdout, io.TextIOWrapper(buffered, encoding="utf-8", write_through=True)
     for handler in logging.getLogger().handlers + logging.getLogger("airbyte").handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is previous:

@@ -20,11 +20,13 @@ _FALLBACK_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S.%f %z", "%Y-%m-%
 
 
 def format_rfc3339(moment: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ``, with microseconds only when there are some."""
+    """``YYYY-MM-DDTHH:MM:SSZ``, with a fraction only when there is one (3 digits for whole ms)."""
     moment = moment.astimezone(timezone.utc)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.microsecond % 1000 == 0:  # epoch-ms sources: keep the form their records use
+        return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_rfc3339(text: str) -> datetime:

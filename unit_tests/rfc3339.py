@@ -37,5 +37,3 @@ def is_rfc3339_date_time(value: object) -> bool:
 # jsonschema only checks date-time when rfc3339-validator is installed; register our own check either way.
 FORMAT_CHECKER = FormatChecker()
 FORMAT_CHECKER.checks("date-time")(is_rfc3339_date_time)
-
-

@@ -10,6 +10,7 @@ import requests_mock
 from airbyte_cdk.models import FailureType
 
 from source_iterable.http import ApiError, BodyError, HttpSettings, IterableClient, read_json
+from source_iterable.rate_limit import SAFETY_MARGIN_SECONDS
 from source_iterable.spool import spool_ndjson
 
 from .builders import (
@@ -396,8 +397,8 @@ def test_every_attempt_takes_a_limiter_slot(api: requests_mock.Mocker, clock: Fa
 
     client_for(clock, rates={EXPORT_PATH: 1.0}).request(EXPORT_PATH, None, read_json, what="export")
 
-    # then the retry waits its backoff (2 s) and then the rest of the limiter's minute (58 s)
-    assert clock.sleeps == [2.0, 58.0]
+    # then the retry waits its backoff (2 s), then the rest of the limiter's minute (58 s) plus its margin
+    assert clock.sleeps == [2.0, 58.0 + SAFETY_MARGIN_SECONDS]
 
 
 def test_requests_made_counts_every_attempt(api: requests_mock.Mocker, clock: FakeClock) -> None:

@@ -5,13 +5,19 @@ import random
 import pytest
 
 from source_iterable.config import ConfigError
-from source_iterable.rate_limit import ProjectLimiters, RollingWindowLimiter, project_limiters
+from source_iterable.rate_limit import (
+    SAFETY_MARGIN_SECONDS,
+    ProjectLimiters,
+    RollingWindowLimiter,
+    project_limiters,
+)
 
 from .builders import API_KEY, EXPORT_PATH, GET_USERS_PATH, FakeClock
 
 
-def limiter(clock: FakeClock, per_minute: float) -> RollingWindowLimiter:
-    return RollingWindowLimiter(per_minute, clock=clock, sleep=clock.sleep)
+def limiter(clock: FakeClock, per_minute: float, margin: float = 0.0) -> RollingWindowLimiter:
+    """A limiter without the safety margin, so the window arithmetic can be checked exactly."""
+    return RollingWindowLimiter(per_minute, clock=clock, sleep=clock.sleep, margin=margin)
 
 
 def test_four_a_minute_lets_four_through_then_waits_until_the_first_leaves_the_window(
@@ -33,6 +39,21 @@ def test_four_a_minute_lets_four_through_then_waits_until_the_first_leaves_the_w
     assert clock.sleeps == [pytest.approx(20.0)]
     assert clock.now == pytest.approx(first + 60.0)
     assert pace.waited == pytest.approx(20.0)
+
+
+def test_the_safety_margin_keeps_the_reopening_request_clear_of_the_window_edge(clock: FakeClock) -> None:
+    # given the default margin, which absorbs the delay between our send and Iterable's count
+    pace = RollingWindowLimiter(4, clock=clock, sleep=clock.sleep)
+    assert pace.margin == SAFETY_MARGIN_SECONDS > 0
+    first = clock.now
+    for _ in range(4):
+        pace.acquire()
+
+    # when a fifth request comes
+    pace.acquire()
+
+    # then it starts the margin after the first request's window closed
+    assert clock.now == pytest.approx(first + 60.0 + SAFETY_MARGIN_SECONDS)
 
 
 def test_a_burst_is_paced_by_the_oldest_starts(clock: FakeClock) -> None:
@@ -166,7 +187,7 @@ def test_limiters_share_the_clock_and_sleep_they_are_given(clock: FakeClock) -> 
     export.acquire()
     export.acquire()
 
-    assert clock.sleeps == [pytest.approx(60.0)]
+    assert clock.sleeps == [pytest.approx(60.0 + SAFETY_MARGIN_SECONDS)]
 
 
 def test_one_set_of_limiters_per_project() -> None:

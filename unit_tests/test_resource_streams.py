@@ -258,7 +258,7 @@ def test_first_incremental_sync_keeps_records_updated_at_or_after_start_date(
     records = list(stream.read_records(SyncMode.incremental))
 
     assert [r["id"] for r in records] == [2, 3]
-    assert stream.state == {"updatedAt": "2024-03-06T15:46:40.123000Z"}
+    assert stream.state == {"updatedAt": "2024-03-06T15:46:40.123Z"}
 
 
 def test_later_incremental_sync_keeps_records_updated_after_the_bookmark(
@@ -273,7 +273,7 @@ def test_later_incremental_sync_keeps_records_updated_after_the_bookmark(
     records = list(stream.read_records(SyncMode.incremental))
 
     assert [r["id"] for r in records] == [3]
-    assert stream.state == {"updatedAt": "2024-03-06T15:46:40.124000Z"}
+    assert stream.state == {"updatedAt": "2024-03-06T15:46:40.124Z"}
 
 
 def test_an_incremental_sync_with_nothing_new_keeps_the_bookmark(
