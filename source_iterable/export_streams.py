@@ -18,7 +18,7 @@ from typing import Any
 
 from airbyte_cdk.models import SyncMode
 
-from .http import ApiError
+from .errors import ApiError
 from .spool import SpooledBody, spool_ndjson
 from .stream_base import LOGGER, BookmarkedStream
 from .transforms import format_rfc3339, parse_rfc3339

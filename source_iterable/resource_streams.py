@@ -12,7 +12,8 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .catalog import StreamSpec
 from .config import IterableConfig
-from .http import ApiError, IterableClient, read_json
+from .errors import ApiError
+from .http import IterableClient, read_json
 from .spool import spool_text
 from .stream_base import LOGGER, BookmarkedStream, IterableStream, Now
 from .transforms import format_rfc3339

@@ -15,8 +15,9 @@ from airbyte_cdk.sources.streams import Stream
 
 from .catalog import STREAMS, Kind, StreamSpec
 from .config import IterableConfig, parse_config
+from .errors import ApiError
 from .export_streams import ExportStream, probe_window
-from .http import ApiError, IterableClient
+from .http import IterableClient
 from .rate_limit import project_limiters
 from .resource_streams import JsonResourceStream, ListMembersStream, MetadataStream, PagedResourceStream
 from .spool import spool_ndjson

@@ -18,7 +18,7 @@ import orjson
 import requests
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
 
-from .http import BodyError
+from .errors import BodyError
 
 CHUNK_BYTES = 1 << 20
 

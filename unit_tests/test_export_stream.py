@@ -13,8 +13,9 @@ import requests_mock
 from airbyte_cdk.models import FailureType, SyncMode
 
 from source_iterable.catalog import STREAMS_BY_NAME
+from source_iterable.errors import ApiError
 from source_iterable.export_streams import ATTEMPTS_BEFORE_SPLIT, ExportStream
-from source_iterable.http import ApiError, HttpSettings
+from source_iterable.http import HttpSettings
 from source_iterable.stream_base import StateError
 
 from .builders import (

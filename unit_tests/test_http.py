@@ -9,7 +9,8 @@ import requests
 import requests_mock
 from airbyte_cdk.models import FailureType
 
-from source_iterable.http import ApiError, BodyError, HttpSettings, IterableClient, read_json
+from source_iterable.errors import ApiError, BodyError
+from source_iterable.http import HttpSettings, IterableClient, read_json
 from source_iterable.rate_limit import SAFETY_MARGIN_SECONDS
 from source_iterable.spool import spool_ndjson
 

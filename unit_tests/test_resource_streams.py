@@ -10,7 +10,8 @@ from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_iterable.catalog import STREAMS_BY_NAME
-from source_iterable.http import ApiError, HttpSettings
+from source_iterable.errors import ApiError
+from source_iterable.http import HttpSettings
 from source_iterable.resource_streams import (
     JsonResourceStream,
     ListMembersStream,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from source_iterable.http import BodyError
+from source_iterable.errors import BodyError
 from source_iterable.spool import SpooledBody, spool, spool_ndjson, spool_text
 
 from .builders import ndjson
