@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -262,8 +263,11 @@ def committed(run: Run, stream: str) -> list[dict[str, Any]]:
 
 
 def test_sigkill_mid_read_then_resume_from_the_last_state_loses_and_duplicates_nothing(
-    server: FakeIterable, discovered: list[dict[str, Any]], connector: Connector
+    server: FakeIterable, discovered: list[dict[str, Any]], tmp_path: Path
 ) -> None:
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    connector = Connector(tmp_path / "run", connector_env(TMPDIR=str(spool_dir)))
     streams = ["email_send", "email_open", "users"]
     catalog = configured_catalog(discovered, "incremental", streams)
     config = make_config(server.base_url, window_in_days=7)
@@ -290,6 +294,7 @@ def test_sigkill_mid_read_then_resume_from_the_last_state_loses_and_duplicates_n
     # when the process is killed without warning
     first = kill(process, "".join(read_so_far))
     assert first.returncode == -9
+    assert list(spool_dir.iterdir()) == []  # spooled bodies are unnamed files: nothing outlives a kill
     assert first.statuses("users") == []  # it really died before the end (streams run in name order)
     # then a new read from the last STATE it printed finishes the sync
     started = datetime.now(UTC)

@@ -15,7 +15,6 @@ import io
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO, TypeVar
 
@@ -23,7 +22,6 @@ import orjson
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.models import AirbyteConnectionStatus, AirbyteMessage, Status, Type
 from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets
-from airbyte_cdk.utils.constants import ENV_REQUEST_CACHE_PATH
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from .config import ConfigError, parse_config
@@ -77,16 +75,16 @@ class IterableEntrypoint(AirbyteEntrypoint):
         for logger in (self.logger, logging.getLogger("airbyte")):
             logger.setLevel(level)
         source_spec = self.source.spec(self.logger)
-        with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as temp_dir:
-            os.environ[ENV_REQUEST_CACHE_PATH] = temp_dir
-            try:
-                raw_config = read_input(self.source.read_config, parsed_args.config, "--config")
-                config = self.source.configure(raw_config, temp_dir)
-                catalog = read_input(self.source.read_catalog, parsed_args.catalog, "--catalog")
-                state = read_input(self.source.read_state, parsed_args.state, "--state")
-                yield from map(message_bytes, self.read(source_spec, config, catalog, state))
-            finally:
-                yield from map(message_bytes, self._emit_queued_messages(self.source))
+        # Unlike the CDK's run(), no scratch directory and no copy of the config in it: the directory
+        # only serves the CDK's request cache, which we do not use, and a SIGKILLed sync would leave
+        # it behind with the API key inside.
+        try:
+            config = read_input(self.source.read_config, parsed_args.config, "--config")
+            catalog = read_input(self.source.read_catalog, parsed_args.catalog, "--catalog")
+            state = read_input(self.source.read_state, parsed_args.state, "--state")
+            yield from map(message_bytes, self.read(source_spec, config, catalog, state))
+        finally:
+            yield from map(message_bytes, self._emit_queued_messages(self.source))
 
 
 def read_input(reader: Callable[[str], T], path: str, option: str) -> T:

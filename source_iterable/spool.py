@@ -8,11 +8,9 @@ lives on disk, and lines are read back one at a time.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import suppress
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import requests
@@ -24,35 +22,38 @@ CHUNK_BYTES = 1 << 20
 
 
 class SpooledBody:
-    """A complete body on disk. Close it (or use ``with``) to remove the file."""
+    """A complete body in an unnamed temporary file: no directory entry ever exists, so nothing is
+    left on disk however the process ends (SIGKILL included). Close it (or use ``with``)."""
 
-    def __init__(self, path: str, lines: int, size: int) -> None:
-        self.path = path
+    def __init__(self, handle: BinaryIO, lines: int = 0, size: int = 0) -> None:
+        self.handle = handle
         self.lines = lines
         self.size = size
 
+    def fileno(self) -> int:
+        return self.handle.fileno()
+
     def raw_lines(self) -> Iterator[bytes]:
         """Non-blank lines, without their line ending."""
-        with open(self.path, "rb", buffering=CHUNK_BYTES) as handle:
-            for line in handle:
-                line = line.strip()
-                if line:
-                    yield line
+        self.handle.seek(0)
+        for line in self.handle:
+            line = line.strip()
+            if line:
+                yield line
 
     def json_rows(self) -> Iterator[dict[str, Any]]:
         """The parsed rows, a block of lines at a time (one array parse per block is much cheaper
         than one parse call per row); only used on a body whose every line was checked."""
-        with open(self.path, "rb") as handle:
-            carry = b""
-            while block := handle.read(CHUNK_BYTES):
-                lines = (carry + block).split(b"\n")
-                carry = lines.pop()
-                yield from _parse_lines(lines)
-            yield from _parse_lines([carry])
+        self.handle.seek(0)
+        carry = b""
+        while block := self.handle.read(CHUNK_BYTES):
+            lines = (carry + block).split(b"\n")
+            carry = lines.pop()
+            yield from _parse_lines(lines)
+        yield from _parse_lines([carry])
 
     def close(self) -> None:
-        with suppress(FileNotFoundError):
-            os.unlink(self.path)
+        self.handle.close()
 
     def __enter__(self) -> SpooledBody:
         return self
@@ -102,25 +103,22 @@ def spool(
 ) -> SpooledBody:
     """Download ``response`` to a temporary file, checking each line as it arrives.
 
-    Raises ``BodyError`` (a bad line) or a requests error (a cut body); the file is removed
+    Raises ``BodyError`` (a bad line) or a requests error (a cut body); the file is closed
     then, so a failed attempt leaves nothing behind. Checking while downloading lets the parse run
     while the server is still producing the rest of the body.
     """
-    handle = tempfile.NamedTemporaryFile(
-        prefix="source-iterable-", suffix=".body", dir=directory, delete=False
-    )
-    body = SpooledBody(handle.name, 0, 0)
+    body = SpooledBody(tempfile.TemporaryFile(prefix="source-iterable-", dir=directory))
     try:
-        with handle:
-            carry = b""
-            for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
-                handle.write(chunk)
-                body.size += len(chunk)
-                lines = (carry + chunk).split(b"\n")
-                carry = lines.pop()
-                body.lines = _check(lines, body.lines, check)
-            # The API may end the last line without a newline.
-            body.lines = _check([carry], body.lines, check)
+        carry = b""
+        for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+            body.handle.write(chunk)
+            body.size += len(chunk)
+            lines = (carry + chunk).split(b"\n")
+            carry = lines.pop()
+            body.lines = _check(lines, body.lines, check)
+        # The API may end the last line without a newline.
+        body.lines = _check([carry], body.lines, check)
+        body.handle.flush()
         return body
     except BaseException:
         body.close()

@@ -41,7 +41,8 @@ def test_a_whole_body_is_spooled_counted_and_parsed(spool_dir: Path) -> None:
     with spool_ndjson(as_response(FakeResponse(body[:10], body[10:]))) as spooled:
         assert spooled.lines == 2
         assert spooled.size == len(body)
-        assert Path(spooled.path).parent == spool_dir
+        assert os.fstat(spooled.fileno()).st_size == len(body)  # on disk, not in memory
+        assert list(spool_dir.iterdir()) == []  # and under no name, even while open
         assert list(spooled.json_rows()) == ROWS
 
     assert list(spool_dir.iterdir()) == []
@@ -116,14 +117,15 @@ def test_text_bodies_are_not_checked_as_json(spool_dir: Path) -> None:
         ]
 
 
-def test_close_removes_the_file_and_may_be_called_twice(spool_dir: Path) -> None:
+def test_close_releases_the_file_and_may_be_called_twice(spool_dir: Path) -> None:
     spooled = spool_ndjson(as_response(FakeResponse(ndjson(ROWS))))
-    assert os.path.exists(spooled.path)
+    fd = spooled.fileno()
+    assert os.path.exists(f"/proc/self/fd/{fd}")
 
     spooled.close()
     spooled.close()
 
-    assert not os.path.exists(spooled.path)
+    assert spooled.handle.closed
     assert list(spool_dir.iterdir()) == []
 
 
@@ -151,6 +153,7 @@ def test_a_check_that_raises_aborts_the_spool_and_removes_the_file(spool_dir: Pa
 
 def test_an_explicit_directory_is_used(tmp_path: Path) -> None:
     with spool(as_response(FakeResponse(b"x\n")), directory=str(tmp_path)) as spooled:
-        assert Path(spooled.path).parent == tmp_path
+        # the unnamed file's descriptor points into the given directory
+        assert os.readlink(f"/proc/self/fd/{spooled.fileno()}").startswith(str(tmp_path))
         assert isinstance(spooled, SpooledBody)
     assert list(tmp_path.iterdir()) == []
