@@ -62,6 +62,7 @@ class ReadResult:
     states: int
     seconds: float
     peak_rss_mb: float
+    cpu_seconds: float
     returncode: int
     tail: bytes
 
@@ -100,5 +101,11 @@ def run_read(
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         return ReadResult(
-            records, states, seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), tail
+            records,
+            states,
+            seconds,
+            usage.ru_maxrss / 1024,
+            usage.ru_utime + usage.ru_stime,
+            os.waitstatus_to_exitcode(status),
+            tail,
         )

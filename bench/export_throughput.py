@@ -80,6 +80,9 @@ def main() -> int:
     print(f"elapsed           {result.seconds:.2f} s")
     print(f"throughput        {result.records / result.seconds:,.0f} rows/s")
     print(f"peak RSS          {result.peak_rss_mb:.1f} MB (connector process)")
+    print(
+        f"connector CPU     {result.cpu_seconds:.2f} s user+sys ({result.cpu_seconds / max(1, result.records) * 1e6:.1f} us/row)"
+    )
     print(f"export requests   {exports}")
     print(f"429 responses     {throttled}")
     print(f"exit status       {result.returncode}")

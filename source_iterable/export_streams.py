@@ -12,11 +12,12 @@ piece is complete.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, SyncMode, Type
 
 from .errors import ApiError
 from .spool import SpooledBody, spool_ndjson
@@ -52,7 +53,7 @@ class ExportStream(BookmarkedStream):
         cursor_field: list[str] | None = None,
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
-    ) -> Iterable[Mapping[str, Any]]:
+    ) -> Iterable[Mapping[str, Any] | AirbyteMessage]:
         if not stream_slice:
             return
         window = Window(parse_rfc3339(stream_slice["start"]), parse_rfc3339(stream_slice["end"]))
@@ -65,11 +66,17 @@ class ExportStream(BookmarkedStream):
         if self.bookmark is None or window.end > self.bookmark:
             self.bookmark = window.end
 
-    def _rows(self, pieces: list[SpooledBody]) -> Iterator[Mapping[str, Any]]:
+    def _rows(self, pieces: list[SpooledBody]) -> Iterator[AirbyteMessage]:
+        """RECORD messages built here rather than by the CDK: its generic path copies each row and
+        checks its type on the way, the largest per-row cost of a million-row export."""
         transform = self.spec.transform
+        name = self.name
         for piece in pieces:
-            for row in piece.json_rows():
-                yield transform(row)
+            for block in piece.json_blocks():
+                emitted_at = time.time_ns() // 1_000_000
+                for row in block:
+                    record = AirbyteRecordMessage(stream=name, data=transform(row), emitted_at=emitted_at)
+                    yield AirbyteMessage(type=Type.RECORD, record=record)
 
     def download(self, window: Window) -> list[SpooledBody]:
         """Every row of ``window`` on disk, in one piece or several; all or nothing."""

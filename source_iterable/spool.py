@@ -41,16 +41,20 @@ class SpooledBody:
             if line:
                 yield line
 
-    def json_rows(self) -> Iterator[dict[str, Any]]:
-        """The parsed rows, a block of lines at a time (one array parse per block is much cheaper
-        than one parse call per row); only used on a body whose every line was checked."""
+    def json_blocks(self) -> Iterator[list[dict[str, Any]]]:
+        """The parsed rows, one block of lines at a time: one array parse per block is much
+        cheaper than one parse call per row. Only used on a body whose every line was checked."""
         self.handle.seek(0)
         carry = b""
         while block := self.handle.read(CHUNK_BYTES):
             lines = (carry + block).split(b"\n")
             carry = lines.pop()
-            yield from _parse_lines(lines)
-        yield from _parse_lines([carry])
+            yield _parse_lines(lines)
+        yield _parse_lines([carry])
+
+    def json_rows(self) -> Iterator[dict[str, Any]]:
+        for block in self.json_blocks():
+            yield from block
 
     def close(self) -> None:
         self.handle.close()

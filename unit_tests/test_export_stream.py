@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import orjson
 import pytest
 import requests_mock
-from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.models import AirbyteMessage, FailureType, SyncMode, Type
 
 from source_iterable.catalog import STREAMS_BY_NAME
 from source_iterable.errors import ApiError
@@ -114,8 +114,22 @@ def export_stream(
     return ExportStream(STREAMS_BY_NAME[name], client, config, lambda: NOW)
 
 
+def data_of(message: Any, stream: str = "email_send") -> Mapping[str, Any]:
+    """Export streams hand the CDK ready RECORD messages; the row is the record's data."""
+    assert isinstance(message, AirbyteMessage) and message.type == Type.RECORD
+    assert message.record is not None and message.record.stream == stream
+    assert message.record.emitted_at > 1_700_000_000_000  # epoch milliseconds of the emission
+    return message.record.data
+
+
+def rows_of(stream: ExportStream, stream_slice: Mapping[str, Any] | None) -> Iterator[Mapping[str, Any]]:
+    return (
+        data_of(m, stream.name) for m in stream.read_records(SyncMode.incremental, stream_slice=stream_slice)
+    )
+
+
 def read(stream: ExportStream, stream_slice: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return list(stream.read_records(SyncMode.incremental, stream_slice=stream_slice))
+    return list(rows_of(stream, stream_slice))
 
 
 def transformed_sends(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -277,7 +291,7 @@ def test_rows_are_emitted_only_after_the_whole_body_arrived(
     stream = export_stream(clock)
 
     # when the first record comes out, both attempts have been made
-    records = iter(stream.read_records(SyncMode.incremental, stream_slice=DAY))
+    records = rows_of(stream, DAY)
     first = next(records)
     assert api.call_count == 2
     rest = list(records)
@@ -298,7 +312,7 @@ def test_a_window_that_keeps_failing_is_split_into_halves(
     stream = export_stream(clock)
 
     # when the day is read, nothing comes out before both halves are on disk
-    records = iter(stream.read_records(SyncMode.incremental, stream_slice=DAY))
+    records = rows_of(stream, DAY)
     first = next(records)
     assert api.call_count == ATTEMPTS_BEFORE_SPLIT + 2
     rest = list(records)
@@ -401,7 +415,7 @@ def test_a_reader_that_stops_early_leaves_no_file(
 
 
 def test_no_slice_reads_nothing(api: requests_mock.Mocker, clock: FakeClock) -> None:
-    assert list(export_stream(clock).read_records(SyncMode.incremental, stream_slice=None)) == []
+    assert list(rows_of(export_stream(clock), None)) == []
     assert api.call_count == 0
 
 
