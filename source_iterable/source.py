@@ -69,11 +69,11 @@ class SourceIterable(AbstractSource):
             client.get_json(CHECK_PATH, what="check")
         except ApiError as error:
             if error.status in (401, 403):
+                other = "EU" if parsed.region == "US" else "US"
                 return False, (
                     f"Iterable rejected the API key on {parsed.base_url} (region {parsed.region}): it is invalid "
                     f"or disabled, or it belongs to a project in the other data center; if your project is in "
-                    f"the {'EU' if parsed.region == 'US' else 'US'} data center, set region to "
-                    f"{'EU' if parsed.region == 'US' else 'US'}. Details: {error.message}"
+                    f"the {other} data center, set region to {other}. Details: {error.message}"
                 )
             return False, error.message
         window = probe_window(self._now(), parsed.export_lag)
