@@ -7,18 +7,19 @@ import binascii
 import calendar
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import unquote, urlencode
 
 import orjson
 
+from .api_types import Reply, Request, Stream
 from .data import TEMPLATE_MEDIUMS, TEMPLATE_TYPES
 from .faults import error_json, rate_limit_body
+from .fields import get_fields
+from .metrics import campaign_metrics
 from .state import ServerState, cursor_field
 from .timefmt import parse_datetime
 
-JSON = "application/json; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
 NOT_FOUND_PAGE = (
     b"<!DOCTYPE html><html><head><title>Action not found</title></head>"
@@ -27,38 +28,6 @@ NOT_FOUND_PAGE = (
 METADATA_PAGE = 5
 EXPORT_PATH = "/api/export/data.json"
 GETUSERS_PATH = "/api/lists/getUsers"
-
-
-@dataclass
-class Request:
-    path: str
-    query: dict[str, list[str]]
-    host: str
-    ip: str
-    key: str | None
-
-    def one(self, name: str) -> str | None:
-        values = self.query.get(name)
-        return values[-1] if values else None
-
-    def flat(self) -> dict[str, str]:
-        return {name: values[-1] for name, values in self.query.items() if values}
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes
-    content_type: str = JSON
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Stream:
-    """A chunked NDJSON body: ``total`` rows delivered as batches of lines."""
-
-    total: int
-    batches: Iterator[list[bytes]]
 
 
 Handler = Callable[[ServerState, Request, list[str]], "Reply | Stream"]
@@ -260,6 +229,8 @@ ROUTES: dict[str, Handler] = {
     "/api/templates": templates,
     GETUSERS_PATH: get_users,
     EXPORT_PATH: export,
+    "/api/users/getFields": get_fields,
+    "/api/campaigns/metrics": campaign_metrics,
 }
 RESTRICTED = (EXPORT_PATH, GETUSERS_PATH)  # read-only keys get 401 BadApiKey here
 
