@@ -1,7 +1,8 @@
 """CLI: ``python -m integration_tests.fake_iterable --port 8765 [--api-key K ...]``.
 
 Prints exactly one line, ``fake-iterable listening on http://HOST:PORT``, once the socket is bound, and
-runs until SIGTERM or SIGINT (then exits 0).
+runs until SIGTERM or SIGINT (then exits 0). The storage host of the export jobs' files listens on another
+port (``--storage-port``, default a free one); ``GET /_control/storage`` tells its URL.
 """
 
 from __future__ import annotations
@@ -55,7 +56,51 @@ def _parser() -> argparse.ArgumentParser:
         default=0,
         help="serve N generated emailSend rows on 2024-01-01 instead of the seeded events",
     )
+    jobs = parser.add_argument_group(
+        "export jobs",
+        "POST /api/export/start and friends; unset values come from FAKE_ITERABLE_JOB_* variables",
+    )
+    jobs.add_argument(
+        "--export-job-rps",
+        type=float,
+        default=None,
+        help="start + files calls per second per organization (default "
+        "$ITERABLE_EXPORT_JOB_REQUESTS_PER_SECOND or 1; 0 disables)",
+    )
+    jobs.add_argument(
+        "--export-delete-rps",
+        type=float,
+        default=None,
+        help="DELETE /api/export/{jobId} calls per second per project (default "
+        "$ITERABLE_EXPORT_JOB_DELETES_PER_SECOND or 1; 0 disables)",
+    )
+    jobs.add_argument("--job-queue-seconds", type=float, default=None, help="minimum time enqueued (1)")
+    jobs.add_argument("--job-base-latency", type=float, default=None, help="seconds before the first row (3)")
+    jobs.add_argument("--job-row-seconds", type=float, default=None, help="seconds per row (0.00002)")
+    jobs.add_argument("--job-file-bytes", type=int, default=None, help="bytes per file at most (10000000)")
+    jobs.add_argument("--job-url-lifetime", type=float, default=None, help="URL lifetime in seconds (1800)")
+    jobs.add_argument(
+        "--job-truncate-bytes", type=int, default=None, help="bytes per job before exportTruncated (100 GB)"
+    )
+    jobs.add_argument("--job-max-running", type=int, default=None, help="jobs running at once (4)")
+    jobs.add_argument("--job-cancel-seconds", type=float, default=None, help="time spent cancelling (1)")
+    jobs.add_argument(
+        "--no-jobs-api", action="store_true", help="403 Forbidden on the jobs API for every key (no feature)"
+    )
+    jobs.add_argument(
+        "--jobs-forbidden-key",
+        action="append",
+        dest="jobs_forbidden_keys",
+        metavar="KEY",
+        default=[],
+        help="server-side key that gets 403 on the jobs API but may use data.json (repeatable)",
+    )
+    jobs.add_argument("--storage-port", type=int, default=0, help="port of the files' storage host (0: free)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--recent-months", type=int, default=0, help="benchmarks: the seeded events repeated over the last N months"
+    )
+    parser.add_argument("--extra-lists", type=int, default=0, help="benchmarks: N more lists of 20-200 members")
     parser.add_argument("--port-file", default=None, help="write the bound port to this file")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
@@ -73,6 +118,21 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         verbose=args.verbose,
+        export_job_rps=args.export_job_rps,
+        export_delete_rps=args.export_delete_rps,
+        job_queue_seconds=args.job_queue_seconds,
+        job_base_latency=args.job_base_latency,
+        job_row_seconds=args.job_row_seconds,
+        job_file_bytes=args.job_file_bytes,
+        job_url_lifetime=args.job_url_lifetime,
+        job_truncate_bytes=args.job_truncate_bytes,
+        job_max_running=args.job_max_running,
+        job_cancel_seconds=args.job_cancel_seconds,
+        jobs_api=not args.no_jobs_api,
+        jobs_forbidden_keys=args.jobs_forbidden_keys,
+        storage_port=args.storage_port,
+        recent_months=args.recent_months,
+        extra_lists=args.extra_lists,
     )
     done = threading.Event()
 

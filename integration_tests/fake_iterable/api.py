@@ -12,12 +12,14 @@ from urllib.parse import unquote, urlencode
 
 import orjson
 
-from .api_types import Reply, Request, Stream
+from .api_types import BadParams, Reply, Request, Stream
 from .data import TEMPLATE_MEDIUMS, TEMPLATE_TYPES
 from .faults import error_json, rate_limit_body
 from .fields import get_fields
+from .jobs_api import HANDLERS as JOB_HANDLERS
+from .jobs_api import job_route
 from .metrics import campaign_metrics
-from .state import ServerState, cursor_field
+from .state import ServerState, reshape
 from .timefmt import parse_datetime
 
 TEXT = "text/plain; charset=utf-8"
@@ -31,10 +33,7 @@ GETUSERS_PATH = "/api/lists/getUsers"
 
 
 Handler = Callable[[ServerState, Request, list[str]], "Reply | Stream"]
-
-
-class BadParams(Exception):
-    pass
+__all__ = ["BadParams", "Reply", "Request", "Stream", "gate", "handle", "not_found", "resolve"]
 
 
 def ok(payload: Any) -> Reply:
@@ -185,20 +184,9 @@ def _range(name: str) -> tuple[float | None, float | None]:
 
 def _reshape(lines: Iterator[list[bytes]], req: Request, data_type: str) -> Iterator[list[bytes]]:
     """campaignId / onlyFields / omitFields: re-encode rows (slow path, only when asked for)."""
-    campaign = req.one("campaignId")
     only = {f.strip() for v in req.query.get("onlyFields", []) for f in v.split(",") if f.strip()}
     omit = {f.strip() for v in req.query.get("omitFields", []) for f in v.split(",") if f.strip()}
-    if only:
-        only.add(cursor_field(data_type))  # createdAt always comes back, even when not asked for
-    for batch in lines:
-        out = []
-        for line in batch:
-            row = orjson.loads(line)
-            if campaign is not None and str(row.get("campaignId")) != campaign:
-                continue
-            row = {k: v for k, v in row.items() if (not only or k in only) and k not in omit}
-            out.append(orjson.dumps(row) + b"\n")
-        yield out
+    return reshape(lines, data_type, req.one("campaignId"), only, omit)
 
 
 def export(state: ServerState, req: Request, _: list[str]) -> Stream:
@@ -232,10 +220,13 @@ ROUTES: dict[str, Handler] = {
     "/api/users/getFields": get_fields,
     "/api/campaigns/metrics": campaign_metrics,
 }
-RESTRICTED = (EXPORT_PATH, GETUSERS_PATH)  # read-only keys get 401 BadApiKey here
+RESTRICTED = (EXPORT_PATH, GETUSERS_PATH)  # read-only keys get 401 BadApiKey here (and on the jobs API)
 
 
 def resolve(method: str, path: str) -> tuple[Handler, list[str]] | None:
+    job = job_route(method, path)
+    if job is not None:
+        return JOB_HANDLERS[job[0]], job[1]
     if method != "GET":
         return None
     if path in ROUTES:
@@ -254,8 +245,21 @@ def gate(state: ServerState, req: Request) -> Reply | None:
     key = req.key
     if key is None or (key not in state.api_keys and key not in state.readonly_keys):
         return bad_key(req)
-    if req.path in RESTRICTED and key not in state.api_keys:
+    job = job_route(req.method, req.path)
+    if (req.path in RESTRICTED or job is not None) and key not in state.api_keys:
         return bad_key(req)
+    if job is not None:
+        if state.jobs_refused(key):
+            msg = "Export jobs are not enabled for this project"
+            return Reply(403, error_json(msg, "Forbidden", {"endpoint": req.path}))
+        if job[0] == "list":
+            return None  # GET /api/export/jobs has no documented limit
+        # start + files: one bucket per organization; DELETE: one per project. Not per key.
+        jobs_limiter = state.delete_limit if job[0] == "cancel" else state.job_limit
+        bucket = f"project:{state.project_id}" if job[0] == "cancel" else state.organization
+        if not jobs_limiter.allow(bucket):
+            return Reply(429, rate_limit_body(jobs_limiter.rate, req.path, state.project_id, "second"))
+        return None
     limiter = {EXPORT_PATH: state.export_limit, GETUSERS_PATH: state.getusers_limit}.get(req.path)
     if limiter is not None and not limiter.allow(key):
         # No Retry-After header, as in the recorded real 429.
@@ -267,4 +271,4 @@ def handle(state: ServerState, req: Request, handler: Handler, parts: list[str])
     try:
         return handler(state, req, parts)
     except BadParams as exc:
-        return Reply(400, error_json(str(exc), "BadParams"))
+        return Reply(400, error_json(str(exc), exc.code))

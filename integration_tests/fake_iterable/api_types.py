@@ -15,6 +15,9 @@ class Request:
     host: str
     ip: str
     key: str | None
+    method: str = "GET"
+    body: bytes = b""  # the request body (POST /api/export/start sends JSON)
+    raw_target: str = ""  # the request-target as sent (path and query, still encoded): URI length
 
     def one(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -24,12 +27,23 @@ class Request:
         return {name: values[-1] for name, values in self.query.items() if values}
 
 
+class BadParams(Exception):
+    """A request the API rejects with 400 and this ``code`` in the error envelope."""
+
+    code = "BadParams"
+
+
+class BadJsonBody(BadParams):
+    code = "BadJsonBody"
+
+
 @dataclass
 class Reply:
     status: int
     body: bytes
     content_type: str = JSON
     headers: dict[str, str] = field(default_factory=dict)
+    fault: str | None = None  # a job fault the handler applied, for the stats log (never sent)
 
 
 @dataclass

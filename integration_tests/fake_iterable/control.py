@@ -1,4 +1,18 @@
-"""The ``/_control/...`` API: fault rules, stats, reset, event injection. No key needed."""
+"""The ``/_control/...`` API: fault rules, stats, reset, event injection, export jobs. No key needed.
+
+- ``GET /_control/health``, ``GET /_control/stats``, ``GET|POST|DELETE /_control/faults``,
+  ``POST /_control/reset``, ``POST /_control/events`` ``{"dataTypeName", "rows"}``;
+- ``GET /_control/jobs``: every export job (id, dataTypeName, window, state, rows, files, listings, files
+  fetched, faults, created_by, deleted_by/deleted_at/delete_calls);
+- ``GET|POST /_control/jobs/settings``: the latency model (``queue_seconds``, ``base_latency``, ``row_seconds``,
+  ``file_bytes``, ``url_lifetime``, ``truncate_bytes``, ``max_running``, ``cancel_seconds``); a POST
+  changes the given ones for jobs started afterwards;
+- ``POST /_control/jobs/feature`` ``{"enabled": false}`` (403 on the jobs API for every key) and/or
+  ``{"forbidden_keys": [...]}`` (403 for those keys); data.json is not affected;
+- ``GET /_control/storage``: the storage host's base URL and its request log (``api_key_present``).
+
+``POST /_control/reset`` puts settings and feature switches back to the constructor's values.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +22,7 @@ import orjson
 
 from .api import Reply
 from .faults import FaultError, parse_fault
+from .jobs import SettingsError
 from .state import ServerState
 
 
@@ -45,6 +60,31 @@ def _add_events(state: ServerState, payload: Any) -> Reply:
     return _ok({"added": added})
 
 
+def _job_settings(state: ServerState, payload: Any) -> Reply:
+    if not isinstance(payload, dict):
+        return _error(400, "expected an object of setting -> number")
+    try:
+        settings = state.jobs.settings.update(payload)
+    except SettingsError as exc:
+        return _error(400, str(exc))
+    state.jobs.configure(settings)
+    return _ok({"settings": settings.describe()})
+
+
+def _job_feature(state: ServerState, payload: Any) -> Reply:
+    if not isinstance(payload, dict) or not set(payload) <= {"enabled", "forbidden_keys"} or not payload:
+        return _error(400, 'expected {"enabled": bool} and/or {"forbidden_keys": [key, ...]}')
+    enabled, keys = payload.get("enabled", state.jobs_api), payload.get("forbidden_keys")
+    if not isinstance(enabled, bool):
+        return _error(400, "enabled must be true or false")
+    if keys is not None and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
+        return _error(400, "forbidden_keys must be a list of strings")
+    state.jobs_api = enabled
+    if keys is not None:
+        state.jobs_forbidden_keys = set(keys)
+    return _ok({"enabled": state.jobs_api, "forbidden_keys": len(state.jobs_forbidden_keys)})
+
+
 def handle_control(state: ServerState, method: str, path: str, body: bytes) -> Reply:
     payload: Any = None
     if method in ("POST", "PUT") and body.strip():
@@ -69,4 +109,14 @@ def handle_control(state: ServerState, method: str, path: str, body: bytes) -> R
         return _ok()
     if route == ("POST", "/_control/events"):
         return _add_events(state, payload)
+    if route == ("GET", "/_control/jobs"):
+        return Reply(200, orjson.dumps({"jobs": state.jobs.describe()}))
+    if route == ("GET", "/_control/jobs/settings"):
+        return _ok({"settings": state.jobs.settings.describe()})
+    if route == ("POST", "/_control/jobs/settings"):
+        return _job_settings(state, payload)
+    if route == ("POST", "/_control/jobs/feature"):
+        return _job_feature(state, payload)
+    if route == ("GET", "/_control/storage"):
+        return Reply(200, orjson.dumps({"base_url": state.signer.base_url, **state.storage_stats.snapshot()}))
     return _error(404, f"no control endpoint {method} {path}")

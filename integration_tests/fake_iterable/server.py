@@ -1,6 +1,7 @@
 """HTTP/1.1 transport of the fake Iterable API: keep-alive, hand-written chunked bodies, fault execution.
 
-Built on ``http.server.ThreadingHTTPServer``; one thread per connection.
+Built on ``http.server.ThreadingHTTPServer``; one thread per connection. ``FakeIterable`` also runs the
+storage host of the export jobs' files (storage.py) on a second port.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from .api import GETUSERS_PATH, TEXT, Reply, Request, Stream, gate, handle, not_
 from .control import handle_control
 from .data import Dataset
 from .faults import MAINTENANCE_HTML, ROW_KINDS, Fault, default_status_body, parse_fault
+from .jobs import JobSettings
+from .jobs_api import body_for_log, job_route, match_fields, stats_path
 from .state import ServerState
+from .storage import StorageHost
 from .streaming import write_stream
 
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
@@ -99,11 +103,11 @@ class _Handler(BaseHTTPRequestHandler):
             if split.path.startswith("/_control/"):
                 self._send(handle_control(self.state, method, split.path, body))
             else:
-                self._api(method, split.path, split.query)
+                self._api(method, split.path, split.query, body)
         except CLIENT_GONE:
             self.close_connection = True
 
-    def _api(self, method: str, path: str, query: str) -> None:
+    def _api(self, method: str, path: str, query: str, body: bytes = b"") -> None:
         key = self.headers.get("Api-Key") or self.headers.get("api_key")  # header names: case-insensitive
         req = Request(
             path=path,
@@ -111,20 +115,29 @@ class _Handler(BaseHTTPRequestHandler):
             host=self.headers.get("Host") or f"127.0.0.1:{cast(_Server, self.server).server_port}",
             ip=self.client_address[0],
             key=key.strip() if key else None,
+            method=method,
+            body=body,
+            raw_target=self.path,
         )
         flat = req.flat()
-        stats = self.state.stats
         route = resolve(method, path)
         if route is None:
-            stats.record(path, flat, 404)
+            self.state.stats.record(path, flat, 404, method=method)
             self._send(not_found(path))
             return
+        shown = stats_path(method, path)  # /api/export/{jobId}/files: countable across jobs
+        logged = body_for_log(req)
+
+        def record(status: int, fired: str | None = None) -> None:
+            self.state.stats.record(shown, flat, status, fired, method, logged)
+
         denied = gate(self.state, req)
         if denied is not None:
-            stats.record(path, flat, denied.status)
+            record(denied.status)
             self._send(denied)
             return
-        fault = self.state.faults.take(path, flat)
+        fields = match_fields(self.state, req) if job_route(method, path) is not None else flat
+        fault = self.state.faults.take(path, fields, alias=shown if shown != path else None)
         fired = fault.kind if fault is not None else None
         if fault is not None and fault.kind == "delay":
             self.state.stopping.wait(fault.seconds)  # slow first byte, then a normal answer
@@ -132,14 +145,17 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind not in ROW_KINDS:
             replacement = self._replacement(fault, req)
             # Record before answering: a client may read /_control/stats right after our reply.
-            stats.record(path, flat, 0 if replacement is None else replacement.status, fault.kind)
+            record(0 if replacement is None else replacement.status, fault.kind)
             if replacement is None:
                 self._reset()
             else:
                 self._send(replacement)
             return
         result = handle(self.state, req, *route)
-        stats.record(path, flat, 200 if isinstance(result, Stream) else result.status, fired)
+        if isinstance(result, Stream):
+            record(200, fired)
+        else:
+            record(result.status, fired or result.fault)
         if isinstance(result, Stream):
             self._stream(result, fault)
         elif fault is not None:
@@ -164,10 +180,18 @@ class _Handler(BaseHTTPRequestHandler):
             return Reply(200, MAINTENANCE_HTML.encode(), "text/html; charset=utf-8")
         if fault.kind == "empty":
             return Reply(200, b"")
-        users = req.path == GETUSERS_PATH
-        limit = (self.state.getusers_limit if users else self.state.export_limit).per_minute
-        limit = limit if limit > 0 else (5.0 if users else 4.0)  # limit disabled: quote the documented one
-        body, content_type = default_status_body(fault.status, req.path, req.ip, limit, self.state.project_id)
+        job = job_route(req.method, req.path)
+        if job is not None:  # the jobs API quotes its per-second limits
+            limiter = self.state.delete_limit if job[0] == "cancel" else self.state.job_limit
+            limit, per = (limiter.rate if limiter.rate > 0 else 1.0), "second"
+        else:
+            users = req.path == GETUSERS_PATH
+            limit = (self.state.getusers_limit if users else self.state.export_limit).per_minute
+            # limit disabled: quote the documented one
+            limit = limit if limit > 0 else (5.0 if users else 4.0)
+            per = "minute"
+        project = self.state.project_id
+        body, content_type = default_status_body(fault.status, req.path, req.ip, limit, project, per)
         if isinstance(fault.body, str):
             body, content_type = fault.body.encode(), TEXT
         elif fault.body is not None:
@@ -228,18 +252,63 @@ class FakeIterable:
         host: str = "127.0.0.1",
         port: int = 0,
         verbose: bool = False,
+        *,
+        export_job_rps: float | None = None,
+        export_delete_rps: float | None = None,
+        job_queue_seconds: float | None = None,
+        job_base_latency: float | None = None,
+        job_row_seconds: float | None = None,
+        job_file_bytes: int | None = None,
+        job_url_lifetime: float | None = None,
+        job_truncate_bytes: int | None = None,
+        job_max_running: int | None = None,
+        job_cancel_seconds: float | None = None,
+        jobs_api: bool = True,
+        jobs_forbidden_keys: list[str] | None = None,
+        storage_port: int = 0,
+        recent_months: int = 0,
+        extra_lists: int = 0,
     ) -> None:
-        self.state = ServerState(api_keys, readonly_keys, export_rpm, getusers_rpm, bench_rows, seed)
+        """``job_*`` arguments left None come from the FAKE_ITERABLE_JOB_* variables, then the defaults
+        (jobs.py); the two rate limits from ITERABLE_EXPORT_JOB_REQUESTS_PER_SECOND and
+        ITERABLE_EXPORT_JOB_DELETES_PER_SECOND (default 1; 0 disables)."""
+        settings = JobSettings.resolve(
+            queue_seconds=job_queue_seconds,
+            base_latency=job_base_latency,
+            row_seconds=job_row_seconds,
+            file_bytes=job_file_bytes,
+            url_lifetime=job_url_lifetime,
+            truncate_bytes=job_truncate_bytes,
+            max_running=job_max_running,
+            cancel_seconds=job_cancel_seconds,
+        )
+        self.state = ServerState(
+            api_keys,
+            readonly_keys,
+            export_rpm,
+            getusers_rpm,
+            bench_rows,
+            seed,
+            export_job_rps=export_job_rps,
+            export_delete_rps=export_delete_rps,
+            job_settings=settings,
+            jobs_api=jobs_api,
+            jobs_forbidden_keys=jobs_forbidden_keys,
+            recent_months=recent_months,
+            extra_lists=extra_lists,
+        )
         self._address = (host, port)
         self._verbose = verbose
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.storage = StorageHost(self.state, host, storage_port, verbose)
 
     def start(self) -> FakeIterable:
         if self._httpd is not None:
             return self
         _Handler.verbose = self._verbose
         self.state.stopping.clear()
+        self.storage.start()
         self._httpd = _Server(self._address, self.state)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-iterable", daemon=True
@@ -257,6 +326,8 @@ class FakeIterable:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._httpd = self._thread = None
+        self.storage.stop()
+        self.state.jobs.close()
 
     @property
     def port(self) -> int:
@@ -283,6 +354,19 @@ class FakeIterable:
 
     def stats(self) -> dict[str, Any]:
         return self.state.stats.snapshot()
+
+    @property
+    def storage_url(self) -> str:
+        """The storage host's origin (another port: the files' URLs point there)."""
+        return self.storage.base_url
+
+    def storage_stats(self) -> dict[str, Any]:
+        """Every request the storage host got, each with ``api_key_present``."""
+        return self.state.storage_stats.snapshot()
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every export job, as ``GET /_control/jobs`` lists them."""
+        return self.state.jobs.describe()
 
     def reset(self) -> None:
         self.state.reset()

@@ -1,4 +1,4 @@
-"""Mutable server state shared by handler threads: keys, rate-limit windows, stats, export rows."""
+"""Mutable server state shared by handler threads: keys, rate-limit windows, stats, export rows, jobs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ import orjson
 from .bench import BenchEmailSend
 from .data import EXPORT_TYPES, Dataset, build_dataset
 from .faults import FaultBook
+from .jobs import JobBook, JobSettings
+from .storage import StorageStats, UrlSigner
+from .scale import more_lists, now_seconds, recent_exports
 from .timefmt import parse_datetime
 
 DEFAULT_KEY = "demo-server-side-key"
@@ -84,15 +87,18 @@ def cursor_field(data_type: str) -> str:
 
 
 class RollingLimiter:
-    """At most N accepted calls per rolling 60 s per API key (``limit <= 0`` disables the limit).
+    """At most N accepted calls per rolling ``period`` (60 s) per bucket key (``limit <= 0`` disables it).
 
+    The bucket is the API key for data.json and getUsers, the organization or the project for export jobs.
     A fractional limit keeps its average rate: 2.5/min allows 2 calls per 48 s, 0.5/min 1 call per 120 s.
     """
 
-    def __init__(self, per_minute: float) -> None:
-        self.per_minute = per_minute
+    def __init__(self, per_minute: float, period: float = 60.0) -> None:
+        self.rate = per_minute  # calls per period (the name is kept from the per-minute limiters)
+        self.period = period
+        self.per_minute = per_minute * 60.0 / period
         self.capacity = max(1, int(per_minute)) if per_minute > 0 else 0
-        self.window = 60.0 * self.capacity / per_minute if per_minute > 0 else 0.0
+        self.window = period * self.capacity / per_minute if per_minute > 0 else 0.0
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -121,10 +127,22 @@ class Stats:
         self.statuses: Counter[str] = Counter()
         self.log: deque[dict[str, Any]] = deque(maxlen=LOG_LIMIT)
 
-    def record(self, path: str, query: dict[str, str], status: int, fault: str | None = None) -> None:
+    def record(
+        self,
+        path: str,
+        query: dict[str, str],
+        status: int,
+        fault: str | None = None,
+        method: str = "GET",
+        body: Any = None,
+    ) -> None:
         entry: dict[str, Any] = {"path": path, "query": query, "status": status, "t": time.time()}
         if fault:
             entry["fault"] = fault
+        if method != "GET":
+            entry["method"] = method
+        if body is not None:
+            entry["body"] = body
         with self._lock:
             self.requests[path] += 1
             self.statuses[str(status)] += 1
@@ -153,6 +171,27 @@ def encode_rows(data_type: str, rows: list[dict[str, Any]]) -> list[Line]:
     return out
 
 
+def reshape(
+    batches: Iterator[list[bytes]],
+    data_type: str,
+    campaign: str | None,
+    only: set[str],
+    omit: set[str],
+) -> Iterator[list[bytes]]:
+    """campaignId / onlyFields / omitFields: re-encode rows (slow path, only when asked for)."""
+    if only:
+        only = {*only, cursor_field(data_type)}  # createdAt always comes back, even when not asked for
+    for batch in batches:
+        out = []
+        for line in batch:
+            row = orjson.loads(line)
+            if campaign is not None and str(row.get("campaignId")) != campaign:
+                continue
+            row = {k: v for k, v in row.items() if (not only or k in only) and k not in omit}
+            out.append(orjson.dumps(row) + b"\n")
+        yield out
+
+
 class ServerState:
     def __init__(
         self,
@@ -163,6 +202,14 @@ class ServerState:
         bench_rows: int = 0,
         seed: int = 7,
         project_id: int = 2158,
+        *,
+        export_job_rps: float | None = None,
+        export_delete_rps: float | None = None,
+        job_settings: JobSettings | None = None,
+        jobs_api: bool = True,
+        jobs_forbidden_keys: list[str] | None = None,
+        recent_months: int = 0,
+        extra_lists: int = 0,
     ) -> None:
         self.api_keys = set(api_keys or [DEFAULT_KEY])
         self.readonly_keys = set(readonly_keys or [])
@@ -173,7 +220,29 @@ class ServerState:
         self.getusers_limit = RollingLimiter(
             rpm_from_env(getusers_rpm, "ITERABLE_GETUSERS_REQUESTS_PER_MINUTE", 5.0)
         )
+        # Export jobs: start + files share 1/s per organization (the fake has one), DELETE 1/s per project.
+        self.job_limit = RollingLimiter(
+            rpm_from_env(export_job_rps, "ITERABLE_EXPORT_JOB_REQUESTS_PER_SECOND", 1.0), period=1.0
+        )
+        self.delete_limit = RollingLimiter(
+            rpm_from_env(export_delete_rps, "ITERABLE_EXPORT_JOB_DELETES_PER_SECOND", 1.0), period=1.0
+        )
+        self.organization = "organization"
+        self._job_settings = job_settings or JobSettings.resolve()
+        self._jobs_api = jobs_api
+        self._jobs_forbidden = frozenset(jobs_forbidden_keys or [])
+        self.jobs_api = jobs_api  # False: every key gets 403 Forbidden on the jobs API (no such feature)
+        self.jobs_forbidden_keys = set(self._jobs_forbidden)  # these keys get 403 there
+        self.jobs = JobBook(self._job_settings)
+        self.signer = UrlSigner()
+        self.storage_stats = StorageStats()
         self.dataset: Dataset = build_dataset(seed)
+        if recent_months > 0:  # benchmarks: the seeded events moved into the last N months
+            self.dataset.exports = recent_exports(self.dataset.exports, recent_months, now_seconds())
+        if extra_lists > 0:
+            self.dataset.lists, self.dataset.list_members = more_lists(
+                self.dataset.lists, self.dataset.list_members, extra_lists, seed
+            )
         self.bench = BenchEmailSend(bench_rows, seed) if bench_rows > 0 else None
         self.type_names = {name.lower(): name for name in (*EXPORT_TYPES, *OTHER_TYPES)}
         self.exports = {name: encode_rows(name, rows) for name, rows in self.dataset.exports.items()}
@@ -215,10 +284,22 @@ class ServerState:
         lines = [line for stamp, line in self.exports.get(data_type, ()) if lo <= stamp < hi] + extra
         return len(lines), iter([lines[i : i + BATCH] for i in range(0, len(lines), BATCH)])
 
+    def jobs_refused(self, key: str) -> bool:
+        """True when the jobs API answers this (server-side) key 403 Forbidden."""
+        return not self.jobs_api or key in self.jobs_forbidden_keys
+
     def reset(self) -> None:
+        """Back to the constructor's configuration: no faults, stats, added rows, jobs or storage log."""
         self.faults.clear()
         self.stats.reset()
         self.export_limit.reset()
         self.getusers_limit.reset()
+        self.job_limit.reset()
+        self.delete_limit.reset()
         with self._lock:
             self.added.clear()
+        self.jobs.reset()
+        self.jobs.configure(self._job_settings)
+        self.jobs_api = self._jobs_api
+        self.jobs_forbidden_keys = set(self._jobs_forbidden)
+        self.storage_stats.reset()
