@@ -1,4 +1,4 @@
-"""What each of the 16 streams must look like, and what it must contain given the fake's dataset.
+"""What each stream must look like, and what it must contain given the fake's dataset.
 
 The expected records are computed here from the raw dataset with this module's own small
 conversions, not with the connector's transforms, so a bug there cannot hide behind itself.
@@ -48,6 +48,11 @@ def _email(export_type: str, *extra_times: str) -> Expect:
     return Expect([], "createdAt", export_type, export_times=("createdAt", *extra_times))
 
 
+def _event(export_type: str, *extra_times: str, ms: tuple[str, ...] = ()) -> Expect:
+    """An event stream of another channel: export-string times, and times the fake sends as epoch ms."""
+    return Expect([], "createdAt", export_type, epoch_ms=ms, export_times=("createdAt", *extra_times))
+
+
 STREAMS: dict[str, Expect] = {
     "campaigns": Expect([["id"]], "updatedAt", epoch_ms=("createdAt", "updatedAt", "startAt", "endedAt")),
     "channels": Expect([["id"]], None),
@@ -75,10 +80,79 @@ STREAMS: dict[str, Expect] = {
             "itblInternal.documentUpdatedAt",
         ),
     ),
+    # Other channels' export events (issue 11).
+    "push_send": _event("pushSend"),
+    "push_send_skip": _event("pushSendSkip"),
+    "push_open": _event("pushOpen", "sentAt"),
+    "push_uninstall": _event("pushUninstall"),
+    "push_bounce": _event("pushBounce"),
+    "web_push_send": _event("webPushSend"),
+    "web_push_click": _event("webPushClick"),
+    "web_push_send_skip": _event("webPushSendSkip"),
+    "in_app_send": _event("inAppSend", "expiresAt"),
+    "in_app_open": _event("inAppOpen", "expiresAt"),
+    "in_app_click": _event("inAppClick", "sentAt", "expiresAt"),
+    "in_app_close": _event("inAppClose", "expiresAt"),
+    "in_app_delete": _event("inAppDelete", "expiresAt"),
+    "in_app_delivery": _event("inAppDelivery", "expiresAt"),
+    "in_app_send_skip": _event("inAppSendSkip"),
+    "inbox_session": _event("inboxSession", ms=("inboxSessionStart", "inboxSessionEnd")),
+    "inbox_message_impression": _event("inboxMessageImpression"),
+    "sms_send": _event("smsSend"),
+    "sms_bounce": _event("smsBounce"),
+    "sms_click": _event("smsClick"),
+    "sms_received": _event("smsReceived"),
+    "sms_send_skip": _event("smsSendSkip"),
+    "sms_usage_info": _event("smsUsageInfo"),
+    "purchase": _event("purchase"),
+    "custom_event": _event("customEvent", "eventUpdatedAt"),
+    "hosted_unsubscribe_click": _event("hostedUnsubscribeClick"),
+    "in_app_recall": _event("inAppRecall"),
+    "rcs_send": _event("rcsSend"),
+    "rcs_send_skip": _event("rcsSendSkip"),
+    "embedded_send": _event("embeddedSend"),
+    "embedded_send_skip": _event("embeddedSendSkip"),
+    "embedded_click": _event("embeddedClick"),
+    "embedded_received": _event("embeddedReceived"),
+    "embedded_impression": _event("embeddedImpression"),
+    "embedded_session": _event("embeddedSession", ms=("session.start", "session.end")),
+    "unknown_session": _event("unknownSession"),
+    "journey_exit": _event("journeyExit"),
+    "whatsapp_send": _event("whatsAppSend"),
+    "whatsapp_send_skip": _event("whatsAppSendSkip"),
+    "whatsapp_bounce": _event("whatsAppBounce"),
+    "whatsapp_click": _event("whatsAppClick"),
+    "whatsapp_received": _event("whatsAppReceived", "receivedAt"),
+    "whatsapp_seen": _event("whatsAppSeen", "seenAt", "sentAt"),
+    "whatsapp_usage_info": _event("whatsAppUsageInfo"),
 }
 INCREMENTAL = sorted(name for name, expect in STREAMS.items() if expect.incremental)
 EXPORT_STREAMS = sorted(name for name, expect in STREAMS.items() if expect.export_type)
 USERS_RENAMES = {"Industry": "_industry", "offers.Intro APR": "_offers.intro APR"}
+# The fake's custom date fields (fake_iterable/fields.py types them ``date``; issue 10), where they sit in a
+# profile: top-level keys (dots included), and (parent, key) inside an object or each object of an array.
+USERS_TOP_DATES = ("lastPurchaseDate", "someDate", "subscription.startedAt")
+USERS_NESTED_DATES = (("membership", "since"), ("orders", "placedAt"))
+
+
+def iso_from_date_field(text: str) -> str:
+    """A users date field as the connector emits it: a bare date is midnight UTC."""
+    return f"{text}T00:00:00Z" if len(text) == 10 else iso_from_export(text)
+
+
+def _users_dates(out: dict[str, Any]) -> None:
+    for name in USERS_TOP_DATES:
+        if isinstance(out.get(name), str):
+            out[name] = iso_from_date_field(out[name])
+    for parent, key in USERS_NESTED_DATES:
+        value = out.get(parent)
+        items = value if isinstance(value, list) else [value]
+        copies = [dict(item) if isinstance(item, dict) else item for item in items]  # the dataset stays as is
+        for item in copies:
+            if isinstance(item, dict) and isinstance(item.get(key), str):
+                item[key] = iso_from_date_field(item[key])
+        if parent in out:
+            out[parent] = copies if isinstance(value, list) else copies[0]
 
 
 def _converted(row: dict[str, Any], expect: Expect) -> dict[str, Any]:
@@ -97,6 +171,7 @@ def _converted(row: dict[str, Any], expect: Expect) -> dict[str, Any]:
         if isinstance(decoded, dict):
             out["transactionalData"] = decoded
     if expect.export_type == "user":
+        _users_dates(out)
         for old, new in USERS_RENAMES.items():
             if old in out:
                 out[new] = out.pop(old)

@@ -50,7 +50,28 @@ _EVENT_WITH_PAYLOAD = RecordTransform(
 _EVENT_WITH_PROFILE = RecordTransform(export_time_fields=("createdAt", "profileUpdatedAt", "signupDate"))
 
 
-def _email(name: str, export_type: str, transform: RecordTransform = _EVENT) -> StreamSpec:
+def _event_times(*fields: str, payload: bool = False) -> RecordTransform:
+    """createdAt plus event timestamps whose wire form is not pinned down, and transactionalData."""
+    return RecordTransform(
+        export_time_fields=("createdAt",),
+        any_time_fields=fields,
+        json_string_fields=("transactionalData",) if payload else (),
+    )
+
+
+_IN_APP = _event_times("expiresAt")
+_COMMERCE = RecordTransform(
+    export_time_fields=("createdAt",),
+    json_string_fields=("dataFields",),
+    json_array_fields=("shoppingCartItems",),
+)
+_CUSTOM_EVENT = RecordTransform(
+    export_time_fields=("createdAt",), any_time_fields=("eventUpdatedAt",), json_string_fields=("dataFields",)
+)
+
+
+def _event(name: str, export_type: str, transform: RecordTransform = _EVENT) -> StreamSpec:
+    """An event export stream: data.json in date windows on createdAt, no primary key."""
     return StreamSpec(
         name, Kind.EXPORT, _EXPORT_PATH, export_type=export_type, cursor="createdAt", transform=transform
     )
@@ -67,15 +88,15 @@ STREAMS: tuple[StreamSpec, ...] = (
         transform=RecordTransform(epoch_ms_fields=("createdAt", "updatedAt", "startAt", "endedAt")),
     ),
     StreamSpec("channels", Kind.JSON_RESOURCE, "/api/channels", data_key="channels", primary_key=("id",)),
-    _email("email_bounce", "emailBounce"),
-    _email("email_click", "emailClick"),
-    _email("email_complaint", "emailComplaint"),
-    _email("email_open", "emailOpen"),
-    _email("email_send", "emailSend", _EVENT_WITH_PAYLOAD),
-    _email("email_send_skip", "emailSendSkip", _EVENT_WITH_PAYLOAD),
-    _email("email_subscribe", "emailSubscribe", _EVENT_WITH_PROFILE),
+    _event("email_bounce", "emailBounce"),
+    _event("email_click", "emailClick"),
+    _event("email_complaint", "emailComplaint"),
+    _event("email_open", "emailOpen"),
+    _event("email_send", "emailSend", _EVENT_WITH_PAYLOAD),
+    _event("email_send_skip", "emailSendSkip", _EVENT_WITH_PAYLOAD),
+    _event("email_subscribe", "emailSubscribe", _EVENT_WITH_PROFILE),
     # Documented spelling, capital S; the API matches the name case-insensitively.
-    _email("email_unsubscribe", "emailUnSubscribe"),
+    _event("email_unsubscribe", "emailUnSubscribe"),
     StreamSpec("list_users", Kind.LIST_MEMBERS, "/api/lists/getUsers", primary_key=("email", "listId")),
     StreamSpec(
         "lists",
@@ -133,6 +154,52 @@ STREAMS: tuple[StreamSpec, ...] = (
             renames={"Industry": "_industry", "offers.Intro APR": "_offers.intro APR"},
         ),
     ),
+    # --- other channels' export events (issue 11) ---
+    _event("push_send", "pushSend", _EVENT_WITH_PAYLOAD),
+    _event("push_send_skip", "pushSendSkip", _EVENT_WITH_PAYLOAD),
+    _event("push_open", "pushOpen", _event_times("sentAt")),
+    _event("push_uninstall", "pushUninstall"),
+    _event("push_bounce", "pushBounce"),
+    _event("web_push_send", "webPushSend", _EVENT_WITH_PAYLOAD),
+    _event("web_push_click", "webPushClick"),
+    _event("web_push_send_skip", "webPushSendSkip", _EVENT_WITH_PAYLOAD),
+    _event("in_app_send", "inAppSend", _event_times("expiresAt", payload=True)),
+    _event("in_app_open", "inAppOpen", _IN_APP),
+    _event("in_app_click", "inAppClick", _event_times("sentAt", "expiresAt")),
+    _event("in_app_close", "inAppClose", _IN_APP),
+    _event("in_app_delete", "inAppDelete", _IN_APP),
+    _event("in_app_delivery", "inAppDelivery", _IN_APP),
+    _event("in_app_send_skip", "inAppSendSkip", _EVENT_WITH_PAYLOAD),
+    _event("inbox_session", "inboxSession", _event_times("inboxSessionStart", "inboxSessionEnd")),
+    _event("inbox_message_impression", "inboxMessageImpression"),
+    _event("sms_send", "smsSend", _EVENT_WITH_PAYLOAD),
+    _event("sms_bounce", "smsBounce"),
+    _event("sms_click", "smsClick", _EVENT_WITH_PAYLOAD),
+    _event("sms_received", "smsReceived"),
+    _event("sms_send_skip", "smsSendSkip", _EVENT_WITH_PAYLOAD),
+    _event("sms_usage_info", "smsUsageInfo"),
+    _event("purchase", "purchase", _COMMERCE),
+    _event("custom_event", "customEvent", _CUSTOM_EVENT),
+    _event("hosted_unsubscribe_click", "hostedUnsubscribeClick"),
+    _event("in_app_recall", "inAppRecall"),
+    _event("rcs_send", "rcsSend", _EVENT_WITH_PAYLOAD),
+    _event("rcs_send_skip", "rcsSendSkip", _EVENT_WITH_PAYLOAD),
+    _event("embedded_send", "embeddedSend", _EVENT_WITH_PAYLOAD),
+    _event("embedded_send_skip", "embeddedSendSkip", _EVENT_WITH_PAYLOAD),
+    _event("embedded_click", "embeddedClick"),
+    _event("embedded_received", "embeddedReceived"),
+    _event("embedded_impression", "embeddedImpression"),
+    _event("embedded_session", "embeddedSession", _event_times("session.start", "session.end")),
+    _event("unknown_session", "unknownSession"),
+    _event("journey_exit", "journeyExit"),
+    _event("whatsapp_send", "whatsAppSend", _EVENT_WITH_PAYLOAD),
+    _event("whatsapp_send_skip", "whatsAppSendSkip", _EVENT_WITH_PAYLOAD),
+    _event("whatsapp_bounce", "whatsAppBounce"),
+    _event("whatsapp_click", "whatsAppClick"),
+    _event("whatsapp_received", "whatsAppReceived", _event_times("receivedAt")),
+    _event("whatsapp_seen", "whatsAppSeen", _event_times("seenAt", "sentAt")),
+    _event("whatsapp_usage_info", "whatsAppUsageInfo"),
+    # --- end of other channels ---
 )
 
 STREAMS_BY_NAME: Mapping[str, StreamSpec] = {spec.name: spec for spec in STREAMS}

@@ -8,9 +8,10 @@ format of nearly every row of a million-row export; anything else goes through a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -89,6 +90,147 @@ def decode_json_string(value: Any) -> Any:
     return decoded if isinstance(decoded, dict) else value
 
 
+def decode_json_array_string(value: Any) -> Any:
+    """``shoppingCartItems`` sent as a JSON array inside a string becomes the array.
+
+    The same contract as ``decode_json_string``, for arrays: a value already decoded, a string that
+    is not JSON, or JSON that is not an array comes back unchanged.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        decoded = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return value
+    return decoded if isinstance(decoded, list) else value
+
+
+def timestamp_to_rfc3339(value: Any) -> Any:
+    """A timestamp whose wire form is not pinned down: an export string or epoch milliseconds.
+
+    ``2024-03-06 15:46:40 +00:00`` -> ``2024-03-06T15:46:40Z`` (as ``export_time_to_rfc3339``);
+    ``1709740000123`` -> ``2024-03-06T15:46:40.123Z`` (as ``epoch_ms_to_rfc3339``). Anything else,
+    booleans included, is returned unchanged.
+    """
+    if isinstance(value, str):
+        return export_time_to_rfc3339(value)
+    return epoch_ms_to_rfc3339(value)
+
+
+# Where a users record keeps a date-field value that is not a date (see ``convert_date_paths``).
+UNPARSED_DATES_FIELD = "_unparsed_dates"
+
+
+def date_to_rfc3339(value: Any) -> str | None:
+    """The value of a field Iterable types ``date`` as RFC 3339 UTC, or None when it is not a date.
+
+    Strings convert in every form ``parse_export_time`` reads: the export form, with a fraction or
+    another offset, without an offset (UTC), ISO forms with a ``T``, and a bare ``YYYY-MM-DD``
+    (midnight UTC). Numbers are epoch milliseconds, as Iterable's date fields accept them. Anything
+    else (booleans, objects, text that is not a date, a year outside 1000-9999) gives None.
+    """
+    if isinstance(value, str):
+        if (
+            len(value) == 26
+            and value.endswith(" +00:00")
+            and value[10] == " "
+            and value[4] == value[7] == "-"
+            and value[13] == value[16] == ":"
+        ):
+            # The export form, by far the most common: checked by the C parser, then sliced.
+            try:
+                datetime.fromisoformat(value[:19])
+            except ValueError:
+                return None
+            return f"{value[:10]}T{value[11:19]}Z"
+        moment = parse_export_time(value)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            moment = _EPOCH + timedelta(milliseconds=int(value))
+        except (OverflowError, ValueError):  # inf, nan, or beyond year 9999
+            return None
+    else:
+        return None
+    if moment is None:
+        return None
+    try:
+        moment = moment.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        return None
+    if not 1000 <= moment.year <= 9999:
+        return None
+    return format_rfc3339(moment)
+
+
+@lru_cache(maxsize=4096)
+def _path_parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def convert_date_paths(record: MutableMapping[str, Any], paths: Iterable[str]) -> None:
+    """Convert, in place, every value at the dotted ``paths`` to RFC 3339 UTC (``date_to_rfc3339``).
+
+    Iterable names a nested field by its dotted path (``membership.since``); in a record it may be a
+    top-level key spelled with the dots, nested objects, arrays of objects (``nested`` fields), or a
+    mix (``{"a": {"b.c": ...}}``). Every spelling is looked for. A value that is not a date is moved,
+    with its path, to ``_unparsed_dates`` (``[{"field": path, "value": value}]``): the row and the
+    value are kept, and the date field's declared ``date-time`` format still holds. Inside an array
+    of dates, elements that are dates convert and the others stay where they are.
+    """
+    unparsed: list[dict[str, Any]] = []
+    for path in paths:
+        _convert_at(record, _path_parts(path), 0, path, unparsed)
+    if unparsed:
+        earlier = record.get(UNPARSED_DATES_FIELD)
+        if isinstance(earlier, list):
+            earlier.extend(unparsed)
+        else:
+            record[UNPARSED_DATES_FIELD] = unparsed
+
+
+def _convert_at(
+    node: MutableMapping[str, Any],
+    parts: tuple[str, ...],
+    start: int,
+    path: str,
+    unparsed: list[dict[str, Any]],
+) -> None:
+    last = len(parts) - 1
+    key = parts[start]
+    for end in range(start, len(parts)):
+        if end > start:
+            key = f"{key}.{parts[end]}"
+        if key not in node:
+            continue
+        value = node[key]
+        if end == last:
+            _convert_leaf(node, key, value, path, unparsed)
+        elif isinstance(value, dict):
+            _convert_at(value, parts, end + 1, path, unparsed)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    _convert_at(item, parts, end + 1, path, unparsed)
+
+
+def _convert_leaf(
+    node: MutableMapping[str, Any], key: str, value: Any, path: str, unparsed: list[dict[str, Any]]
+) -> None:
+    if value is None:
+        return
+    if isinstance(value, list):
+        node[key] = [
+            converted if (converted := date_to_rfc3339(item)) is not None else item for item in value
+        ]
+        return
+    converted = date_to_rfc3339(value)
+    if converted is None:
+        del node[key]
+        unparsed.append({"field": path, "value": value})
+    else:
+        node[key] = converted
+
+
 @dataclass(frozen=True)
 class RecordTransform:
     """The per-stream list of field conversions, applied in place to each record."""
@@ -97,11 +239,24 @@ class RecordTransform:
     export_time_fields: tuple[str, ...] = ()
     json_string_fields: tuple[str, ...] = ()
     renames: Mapping[str, str] = field(default_factory=dict)
+    # Timestamps that may come as export strings or as epoch milliseconds (``timestamp_to_rfc3339``).
+    any_time_fields: tuple[str, ...] = ()
+    # JSON arrays that may come inside a string (``decode_json_array_string``).
+    json_array_fields: tuple[str, ...] = ()
+    # Dotted paths of date fields (users: from getFields), converted wherever they occur in the
+    # record, nested objects and arrays included (``convert_date_paths``).
+    date_paths: tuple[str, ...] = ()
 
     @property
     def is_identity(self) -> bool:
         return not (
-            self.epoch_ms_fields or self.export_time_fields or self.json_string_fields or self.renames
+            self.epoch_ms_fields
+            or self.export_time_fields
+            or self.json_string_fields
+            or self.renames
+            or self.any_time_fields
+            or self.json_array_fields
+            or self.date_paths
         )
 
     def __call__(self, record: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -111,9 +266,17 @@ class RecordTransform:
         for name in self.epoch_ms_fields:
             if name in record:
                 record[name] = epoch_ms_to_rfc3339(record[name])
+        for name in self.any_time_fields:
+            if name in record:
+                record[name] = timestamp_to_rfc3339(record[name])
         for name in self.json_string_fields:
             if name in record:
                 record[name] = decode_json_string(record[name])
+        for name in self.json_array_fields:
+            if name in record:
+                record[name] = decode_json_array_string(record[name])
+        if self.date_paths:
+            convert_date_paths(record, self.date_paths)
         for old, new in self.renames.items():
             if old in record:
                 record[new] = record.pop(old)

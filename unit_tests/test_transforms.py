@@ -187,3 +187,138 @@ def test_format_rfc3339_round_trips_and_shows_a_fraction_only_when_present() -> 
     assert format_rfc3339(micros) == "2024-01-31T00:00:00.123456Z"
     for moment in (whole, millis, micros):
         assert parse_rfc3339(format_rfc3339(moment)) == moment
+
+
+# --- users date fields (issue 10): date_to_rfc3339 and RecordTransform.date_paths ------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-03-06 15:46:40 +00:00", "2024-03-06T15:46:40Z"),  # the export form
+        ("2024-03-06 15:46:40 +02:00", "2024-03-06T13:46:40Z"),
+        ("2024-03-06 15:46:40.250 +00:00", "2024-03-06T15:46:40.250Z"),
+        ("2024-03-06 15:46:40", "2024-03-06T15:46:40Z"),
+        ("2024-03-06T15:46:40Z", "2024-03-06T15:46:40Z"),
+        ("2023-12-19T10:12:28.214-06:00", "2023-12-19T16:12:28.214Z"),
+        ("2015-11-13", "2015-11-13T00:00:00Z"),  # a bare date is midnight UTC
+        (1709740000123, "2024-03-06T15:46:40.123Z"),  # epoch milliseconds
+        (1709740000000.0, "2024-03-06T15:46:40Z"),
+    ],
+)
+def test_a_date_field_value_becomes_rfc3339_utc(value: Any, expected: str) -> None:
+    assert transforms.date_to_rfc3339(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "13/11/2015",
+        "soon",
+        "",
+        "2024-13-45 99:99:99 +00:00",  # the export form's shape, not a date
+        "0999-01-01 00:00:00 +01:00",  # outside the years RFC 3339 output can carry here
+        True,
+        {"at": "2024-03-06"},
+        float("nan"),
+        10**20,
+    ],
+)
+def test_a_value_that_is_not_a_date_gives_none(value: Any) -> None:
+    assert transforms.date_to_rfc3339(value) is None
+
+
+def test_date_paths_convert_top_level_nested_and_array_spellings() -> None:
+    # given a date field at the top level, inside an object, inside a nested array, and flattened
+    transform = RecordTransform(date_paths=("lastPurchaseDate", "membership.since", "orders.placedAt"))
+    record: dict[str, Any] = {
+        "lastPurchaseDate": "2024-02-01 10:00:00 +00:00",
+        "membership": {"since": "2022-05-01 08:00:00 +00:00", "tier": "gold"},
+        "orders": [{"placedAt": "2024-01-02 03:04:05 +00:00"}, {"placedAt": None}, "not an object"],
+        "membership.since": "2021-01-01 00:00:00 +00:00",
+    }
+
+    # when
+    result = transform(record)
+
+    # then every spelling is converted, in place, and nothing else changes
+    assert result is record
+    assert record == {
+        "lastPurchaseDate": "2024-02-01T10:00:00Z",
+        "membership": {"since": "2022-05-01T08:00:00Z", "tier": "gold"},
+        "orders": [{"placedAt": "2024-01-02T03:04:05Z"}, {"placedAt": None}, "not an object"],
+        "membership.since": "2021-01-01T00:00:00Z",
+    }
+
+
+def test_a_dotted_key_inside_an_object_is_found_too() -> None:
+    # given a path a.b.c spelled {"a": {"b.c": ...}}
+    record: dict[str, Any] = {"a": {"b.c": "2024-03-06 15:46:40 +00:00"}}
+
+    # when
+    transforms.convert_date_paths(record, ["a.b.c"])
+
+    # then
+    assert record == {"a": {"b.c": "2024-03-06T15:46:40Z"}}
+
+
+def test_a_value_that_is_not_a_date_moves_to_unparsed_dates_and_the_row_is_kept() -> None:
+    # given
+    transform = RecordTransform(date_paths=("lastPurchaseDate", "orders.placedAt"))
+    record: dict[str, Any] = {
+        "email": "a@example.com",
+        "lastPurchaseDate": "13/11/2015",
+        "orders": [{"placedAt": "yesterday", "sku": "A"}, {"placedAt": "2024-01-02 03:04:05 +00:00"}],
+    }
+
+    # when
+    transform(record)
+
+    # then the values are kept with their paths, and the date fields hold only dates
+    assert record == {
+        "email": "a@example.com",
+        "orders": [{"sku": "A"}, {"placedAt": "2024-01-02T03:04:05Z"}],
+        transforms.UNPARSED_DATES_FIELD: [
+            {"field": "lastPurchaseDate", "value": "13/11/2015"},
+            {"field": "orders.placedAt", "value": "yesterday"},
+        ],
+    }
+
+
+def test_an_array_of_dates_converts_what_parses_and_keeps_the_rest() -> None:
+    # given
+    record: dict[str, Any] = {"visits": ["2024-03-06 15:46:40 +00:00", "later", 1709740000123]}
+
+    # when
+    transforms.convert_date_paths(record, ["visits"])
+
+    # then
+    assert record == {"visits": ["2024-03-06T15:46:40Z", "later", "2024-03-06T15:46:40.123Z"]}
+
+
+def test_a_record_without_the_date_fields_is_left_alone() -> None:
+    # given
+    record: dict[str, Any] = {"email": "a@example.com", "membership": "gold", "orders": 3}
+
+    # when
+    transforms.convert_date_paths(record, ["membership.since", "orders.placedAt", "lastPurchaseDate"])
+
+    # then
+    assert record == {"email": "a@example.com", "membership": "gold", "orders": 3}
+
+
+def test_date_paths_run_before_the_renames_and_keep_the_other_conversions() -> None:
+    # given the users row of the stream table with a date field of the project added
+    users = STREAMS_BY_NAME["users"].transform
+    transform = RecordTransform(
+        export_time_fields=users.export_time_fields, renames=users.renames, date_paths=("Industry",)
+    )
+
+    # when
+    record = transform(
+        {"Industry": "2024-03-06 15:46:40 +00:00", "profileUpdatedAt": "2024-03-06 15:46:40 +00:00"}
+    )
+
+    # then
+    assert record == {"_industry": "2024-03-06T15:46:40Z", "profileUpdatedAt": "2024-03-06T15:46:40Z"}
+    assert not RecordTransform(date_paths=("a",)).is_identity

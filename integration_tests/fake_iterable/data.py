@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from .channel_events import CHANNEL_TYPES, build_channel_events
 from .events import EMAIL_TYPES, build_events
 from .people import build_people, build_users
 from .timefmt import epoch_ms
 
 PROJECT_ID = 2158  # the project number quoted in the real 429 body
-EXPORT_TYPES = (*EMAIL_TYPES, "user")
+EXPORT_TYPES = (*EMAIL_TYPES, "user", *CHANNEL_TYPES)
 TEMPLATE_TYPES = ("Base", "Blast", "Triggered", "Workflow")
 TEMPLATE_MEDIUMS = ("Email", "Push", "InApp", "SMS")
 MARKETERS = ["marketer@shop.example", "ops@shop.example", "design@shop.example", "lifecycle@shop.example"]
@@ -26,6 +27,25 @@ CHANNELS: list[dict[str, object]] = [
     {"id": 41002, "name": "Transactional Channel", "channelType": "Transactional", "messageMedium": "Email"},
     {"id": 41003, "name": "Push Marketing Channel", "channelType": "Marketing", "messageMedium": "Push"},
     {"id": 41004, "name": "SMS Marketing Channel", "channelType": "Marketing", "messageMedium": "SMS"},
+    {
+        "id": 41005,
+        "name": "Web Push Marketing Channel",
+        "channelType": "Marketing",
+        "messageMedium": "WebPush",
+    },
+    {
+        "id": 41006,
+        "name": "WhatsApp Marketing Channel",
+        "channelType": "Marketing",
+        "messageMedium": "WhatsApp",
+    },
+    {
+        "id": 41007,
+        "name": "Embedded Marketing Channel",
+        "channelType": "Marketing",
+        "messageMedium": "Embedded",
+    },
+    {"id": 41008, "name": "RCS Marketing Channel", "channelType": "Marketing", "messageMedium": "RCS"},
 ]
 MESSAGE_TYPES: list[dict[str, object]] = [
     {
@@ -77,6 +97,39 @@ MESSAGE_TYPES: list[dict[str, object]] = [
         "name": "Order updates",
         "channelId": 41002,
         "subscriptionPolicy": "OptOut",
+    },
+    # The channels of the other mediums' export events (channel_events.py).
+    {
+        "id": 52005,
+        "createdAt": 1674142637349,
+        "updatedAt": 1674142637349,
+        "name": "Web Push Promotions",
+        "channelId": 41005,
+        "subscriptionPolicy": "OptOut",
+    },
+    {
+        "id": 52006,
+        "createdAt": 1715000000000,
+        "updatedAt": 1715000000000,
+        "name": "WhatsApp Updates",
+        "channelId": 41006,
+        "subscriptionPolicy": "OptIn",
+    },
+    {
+        "id": 52007,
+        "createdAt": 1716000000000,
+        "updatedAt": 1716000000000,
+        "name": "Embedded Offers",
+        "channelId": 41007,
+        "subscriptionPolicy": "OptOut",
+    },
+    {
+        "id": 52008,
+        "createdAt": 1717000000000,
+        "updatedAt": 1717000000000,
+        "name": "RCS Promotions",
+        "channelId": 41008,
+        "subscriptionPolicy": "OptIn",
     },
 ]
 LISTS: list[dict[str, object]] = [
@@ -291,15 +344,23 @@ def build_dataset(seed: int = 7) -> Dataset:
                 if email and list_id not in memberships.setdefault(email, []):
                     memberships[email].append(list_id)
     campaigns = _campaigns(seed)
+    metadata = _metadata(seed)
     exports = build_events(seed, people, campaigns)
     exports["user"] = build_users(seed, people, memberships)
+    # Purchases and custom events name the catalog's priced products.
+    products = [
+        value
+        for value in (record["value"] for record in metadata["products"].values())
+        if isinstance(value, dict) and "price" in value
+    ]
+    exports |= build_channel_events(seed, people, campaigns, products)
     return Dataset(
         campaigns=campaigns,
         channels=[dict(c) for c in CHANNELS],
         lists=[dict(x) for x in LISTS],
         message_types=[dict(m) for m in MESSAGE_TYPES],
         list_members=members,
-        metadata=_metadata(seed),
+        metadata=metadata,
         templates=_templates(seed, campaigns),
         exports=exports,
         seed=seed,
