@@ -12,17 +12,43 @@ piece is complete.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from airbyte_cdk.models import AirbyteMessage, AirbyteRecordMessage, SyncMode, Type
+from airbyte_cdk.models import (
+    AirbyteMessage,
+    AirbyteRecordMessage,
+    AirbyteStream,
+    ConfiguredAirbyteStream,
+    SyncMode,
+    Type,
+)
+from airbyte_cdk.sources.streams.core import StreamData
+from airbyte_cdk.sources.utils.schema_helpers import InternalConfig
+from airbyte_cdk.sources.utils.slice_logger import SliceLogger
 
+from .catalog import StreamSpec
+from .config import IterableConfig
 from .errors import ApiError
+from .http import IterableClient
 from .spool import SpooledBody, spool_ndjson
-from .stream_base import LOGGER, BookmarkedStream
+from .stream_base import LOGGER, BookmarkedStream, Now
 from .transforms import format_rfc3339, parse_rfc3339
+from .user_fields import (
+    FieldsLookup,
+    build_users_schema,
+    case_collisions,
+    collision_warning,
+    date_paths,
+    date_paths_from_schema,
+    fetch_user_fields,
+    read_fallback_warning,
+    schema_fallback_warning,
+)
 from .windows import DEFAULT_SPLIT_FLOOR, Window, api_datetime, date_windows, export_upper_bound, split_window
 
 # Attempts at one window before it is split: enough to ride out a blip, few enough that a window
@@ -133,3 +159,81 @@ def probe_window(now: datetime, lag: timedelta) -> Window:
     """A one-minute window just behind the indexing lag: the cheapest possible export request."""
     end = export_upper_bound(now, lag)
     return Window(end - timedelta(minutes=1), end)
+
+
+class UsersExportStream(ExportStream):
+    """``users``: its schema and its date conversions follow the project's own field list.
+
+    One ``GET /api/users/getFields`` per instance, and the CDK builds new instances for each command:
+    discover calls it in ``as_airbyte_stream``, a sync in ``read`` before the stream's first request.
+    ``get_json_schema`` does no I/O: it answers the static schema until the fields are known.
+    """
+
+    def __init__(self, spec: StreamSpec, client: IterableClient, config: IterableConfig, now: Now) -> None:
+        super().__init__(spec, client, config, now)
+        self._lookup: FieldsLookup | None = None
+        self._static: Mapping[str, Any] | None = None
+        self._schema: Mapping[str, Any] | None = None
+
+    def user_fields(self) -> FieldsLookup:
+        if self._lookup is None:
+            self._lookup = fetch_user_fields(self.client, self.describe())
+        return self._lookup
+
+    def static_schema(self) -> Mapping[str, Any]:
+        if self._static is None:
+            self._static = super().get_json_schema()
+        return self._static
+
+    # The CDK caches its version per instance (lru_cache); this one changes once the fields are known.
+    def get_json_schema(self) -> Mapping[str, Any]:  # type: ignore[override]
+        if self._schema is None:
+            fields = self._lookup.fields if self._lookup is not None else None
+            if fields is None:
+                return self.static_schema()
+            self._schema = build_users_schema(self.static_schema(), fields, self.spec.transform.renames)
+        return self._schema
+
+    def as_airbyte_stream(self) -> AirbyteStream:
+        """discover: the field list once, and one WARN when it failed or when names clash by case."""
+        lookup = self.user_fields()
+        if lookup.failure is not None:
+            LOGGER.warning(schema_fallback_warning(lookup.failure))
+        elif groups := case_collisions(self.get_json_schema().get("properties", {})):
+            LOGGER.warning(collision_warning(groups))
+        return super().as_airbyte_stream()
+
+    def read(
+        self,
+        configured_stream: ConfiguredAirbyteStream,
+        logger: logging.Logger,
+        slice_logger: SliceLogger,
+        stream_state: MutableMapping[str, Any],
+        state_manager: Any,
+        internal_config: InternalConfig,
+    ) -> Iterator[StreamData]:
+        self.prepare_sync(configured_stream.stream.json_schema)
+        yield from super().read(
+            configured_stream, logger, slice_logger, stream_state, state_manager, internal_config
+        )
+
+    def prepare_sync(self, configured_schema: Mapping[str, Any]) -> None:
+        """Before a sync reads users: the date paths of this sync, from getFields (one call), else from
+        the schema discover gave the configured catalog; the stream's transform then converts them."""
+        lookup = self.user_fields()
+        static_names = self.static_schema().get("properties", {}).keys()
+        renames = self.spec.transform.renames
+        if lookup.fields is not None:
+            paths = date_paths(lookup.fields, static_names, renames)
+        else:
+            paths = date_paths_from_schema(configured_schema, static_names, renames)
+            LOGGER.warning(read_fallback_warning(lookup.failure or "unknown failure", paths))
+            if isinstance(configured_schema.get("properties"), Mapping):
+                # The catalog's schema is this sync's schema (and keeps the CDK from calling the
+                # project's fields "deprecated" for being missing from the static one).
+                self._schema = configured_schema
+        if paths:
+            LOGGER.info(
+                f"{self.describe()}: converting {len(paths)} date fields to RFC 3339: {', '.join(paths)}"
+            )
+            self.spec = replace(self.spec, transform=replace(self.spec.transform, date_paths=paths))

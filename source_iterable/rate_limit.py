@@ -33,6 +33,9 @@ class RateLimit:
 RATE_LIMITS: tuple[RateLimit, ...] = (
     RateLimit("/api/export/data.json", 4.0, "ITERABLE_EXPORT_REQUESTS_PER_MINUTE"),
     RateLimit("/api/lists/getUsers", 5.0, "ITERABLE_GETUSERS_REQUESTS_PER_MINUTE"),
+    # Documented as 3 requests a second; one call per discover and per sync (users schema and dates).
+    RateLimit("/api/users/getFields", 180.0, "ITERABLE_GETFIELDS_REQUESTS_PER_MINUTE"),
+    RateLimit("/api/campaigns/metrics", 10.0, "ITERABLE_METRICS_REQUESTS_PER_MINUTE"),
 )
 
 

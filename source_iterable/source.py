@@ -16,7 +16,7 @@ from airbyte_cdk.sources.streams import Stream
 from .catalog import STREAMS, Kind, StreamSpec
 from .config import IterableConfig, parse_config
 from .errors import ApiError
-from .export_streams import ExportStream, probe_window
+from .export_streams import ExportStream, UsersExportStream, probe_window
 from .http import IterableClient
 from .rate_limit import project_limiters
 from .resource_streams import JsonResourceStream, ListMembersStream, MetadataStream, PagedResourceStream
@@ -30,6 +30,8 @@ READERS: Mapping[Kind, type[IterableStream]] = {
     Kind.LIST_MEMBERS: ListMembersStream,
     Kind.METADATA: MetadataStream,
 }
+# Streams whose reader is more than their kind's: users' schema and dates follow getFields (issue 10).
+STREAM_READERS: Mapping[str, type[IterableStream]] = {"users": UsersExportStream}
 
 CHECK_PATH = "/api/channels"
 
@@ -102,7 +104,10 @@ class SourceIterable(AbstractSource):
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         parsed = parse_config(config, self._now())
         client = self.client(parsed)
-        return [READERS[spec.kind](spec, client, parsed, self._now) for spec in STREAMS]
+        return [
+            STREAM_READERS.get(spec.name, READERS[spec.kind])(spec, client, parsed, self._now)
+            for spec in STREAMS
+        ]
 
 
 def _probe_spec() -> StreamSpec:

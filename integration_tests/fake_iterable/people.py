@@ -1,8 +1,8 @@
 """Seeded people and user profiles (``dataTypeName=user``, fact sheet section 5.8).
 
 Profiles carry the flattened dotted keys Iterable emits (``itblInternal.emailDomain``), custom fields of
-every JSON type, and the ``Industry``/``industry`` and ``offers.Intro APR``/``offers.intro APR`` pairs that
-clash in case-insensitive destinations.
+every getFields type (``_custom_fields``), and the ``Industry``/``industry`` and
+``offers.Intro APR``/``offers.intro APR`` pairs that clash in case-insensitive destinations.
 """
 
 from __future__ import annotations
@@ -148,6 +148,49 @@ def _device(rng: random.Random) -> dict[str, object]:
     }
 
 
+def _custom_fields(rng: random.Random, index: int, signup: int, updated: int) -> dict[str, object]:
+    """Project fields of every getFields type, as a project defines them (see fields.py for their types).
+
+    A date in the export's own format (``lastPurchaseDate``), a ``geo_location`` (``homeLocation``), an
+    object with sub-fields two levels deep and a date inside (``membership``), a ``nested`` array of
+    objects with a date in each (``orders``), the sub-fields of an object delivered flattened as dotted
+    top-level keys (``subscription.*``, as ``offers.Intro APR`` is), and a pair of names that differ
+    only by case (``customerId`` / ``CustomerId``).
+    """
+    fields: dict[str, object] = {}
+    if rng.random() < 0.5:
+        fields["lastPurchaseDate"] = export_ts(rng.randint(signup, updated))
+    if rng.random() < 0.3:
+        fields["homeLocation"] = {
+            "lat": round(rng.uniform(-60, 60), 5),
+            "lon": round(rng.uniform(-170, 170), 5),
+        }
+    if rng.random() < 0.35:
+        fields["membership"] = {
+            "tier": rng.choice(["bronze", "silver", "gold"]),
+            "since": export_ts(signup + rng.randint(0, 86400)),
+            "points": rng.randint(0, 5000),
+            "benefits": {"freeShipping": rng.random() < 0.5, "discountRate": round(rng.uniform(0, 0.3), 3)},
+        }
+    if rng.random() < 0.3:
+        fields["orders"] = [
+            {
+                "orderId": f"A-{rng.randint(10000, 99999)}",
+                "total": round(rng.uniform(5, 400), 2),
+                "items": rng.randint(1, 6),
+                "placedAt": export_ts(rng.randint(signup, updated)),
+            }
+            for _ in range(rng.randint(1, 3))
+        ]
+    if rng.random() < 0.2:
+        fields["subscription.plan"] = rng.choice(["monthly", "yearly"])
+        fields["subscription.startedAt"] = export_ts(rng.randint(signup, updated))
+    if index % 40 == 7:
+        fields["customerId"] = f"C-{100000 + index}"
+        fields["CustomerId"] = f"legacy-{index}"
+    return fields
+
+
 def build_users(
     seed: int, people: list[Person], memberships: dict[str, list[int]]
 ) -> list[dict[str, object]]:
@@ -183,7 +226,8 @@ def build_users(
             user["isVip"] = rng.random() < 0.2
             user["loyaltyPoints"] = rng.randint(0, 20000)
             user["lifetimeValue"] = round(rng.uniform(0, 4000), 2)
-            user["favoriteCategories"] = rng.sample(["running", "yoga", "outdoor", "kids", "home", "tech"], 2)
+            user["favoriteCategory"] = rng.choice(["running", "yoga", "outdoor", "kids", "home", "tech"])
+        user |= _custom_fields(rng, index, signup, profile_updated)
         if rng.random() < 0.4:
             user["profile"] = {
                 "age": rng.randint(18, 80),
