@@ -68,9 +68,14 @@ class ReadResult:
 
 
 def run_read(
-    config: dict[str, Any], catalog: dict[str, Any], env: dict[str, str], prefix: list[str] | None = None
+    config: dict[str, Any],
+    catalog: dict[str, Any],
+    env: dict[str, str],
+    prefix: list[str] | None = None,
+    replace: bool = False,
 ) -> ReadResult:
-    """Run ``source-iterable read`` with stdout into a counting sink; peak RSS from wait4's rusage."""
+    """Run ``source-iterable read`` with stdout into a counting sink; peak RSS from wait4's rusage.
+    ``prefix`` goes before the console script (a profiler), or replaces it when ``replace``."""
     with tempfile.TemporaryDirectory() as folder:
         config_path = Path(folder) / "config.json"
         catalog_path = Path(folder) / "catalog.json"
@@ -78,7 +83,7 @@ def run_read(
         catalog_path.write_text(json.dumps(catalog))
         command = [
             *(prefix or []),
-            console_script(),
+            *([] if replace else [console_script()]),
             "read",
             "--config",
             str(config_path),
@@ -108,4 +113,70 @@ def run_read(
             usage.ru_utime + usage.ru_stime,
             os.waitstatus_to_exitcode(status),
             tail,
+        )
+
+
+PEER_SCRIPT = Path(__file__).resolve().parents[2] / "shared" / "peers" / "airbyte-source-iterable.sh"
+
+
+@dataclass
+class PeerResult:
+    records: int
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    by_stream: dict[str, int]
+
+
+def peer_catalog(base_url: str, config: dict[str, Any], streams: list[str], folder: Path) -> dict[str, Any]:
+    """The peer's own discovered catalog, for the given streams (incremental where it can)."""
+    (folder / "peer-config.json").write_text(json.dumps(config))
+    found = subprocess.run(
+        ["bash", str(PEER_SCRIPT), "discover", "--config", str(folder / "peer-config.json")],
+        capture_output=True,
+        text=True,
+        cwd=folder,  # not the repository: its source_iterable package would shadow the peer's
+        env={**os.environ, "BASE_URL": base_url},
+        check=False,
+    )
+    catalog = next((json.loads(line) for line in found.stdout.splitlines() if '"CATALOG"' in line), None)
+    if catalog is None:
+        raise RuntimeError(f"the peer's discover failed: {found.stderr[-2000:]}")
+    wanted = []
+    for stream in catalog["catalog"]["streams"]:
+        if stream["name"] in streams:
+            incremental = "incremental" in stream["supported_sync_modes"]
+            entry: dict[str, Any] = {
+                "stream": stream,
+                "sync_mode": "incremental" if incremental else "full_refresh",
+                "destination_sync_mode": "append",
+            }
+            if incremental:
+                entry["cursor_field"] = stream.get("default_cursor_field", [])
+            wanted.append(entry)
+    return {"streams": wanted}
+
+
+def run_peer(base_url: str, config: dict[str, Any], streams: list[str], env: dict[str, str] | None = None) -> PeerResult:
+    """Airbyte's published connector (1.0.1) reading the same fake server; stdout into a counting sink."""
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        catalog = peer_catalog(base_url, config, streams, folder)
+        (folder / "peer-catalog.json").write_text(json.dumps(catalog))
+        command = ["bash", str(PEER_SCRIPT), "read", "--config", str(folder / "peer-config.json")]
+        command += ["--catalog", str(folder / "peer-catalog.json")]
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, cwd=folder, env={**os.environ, **(env or {}), "BASE_URL": base_url}
+        )
+        assert process.stdout is not None
+        by_stream: dict[str, int] = {}
+        for line in process.stdout:
+            if line.startswith((b'{"type":"RECORD"', b'{"type": "RECORD"')):
+                stream = json.loads(line)["record"]["stream"]
+                by_stream[stream] = by_stream.get(stream, 0) + 1
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        return PeerResult(
+            sum(by_stream.values()), seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), by_stream
         )

@@ -1,35 +1,37 @@
-"""Export throughput: one emailSend window of N rows, end to end through the console script.
+"""Export throughput: one emailSend window of N rows, end to end through the console script, ours and
+Airbyte's connector 1.0.1 reading the same fake window in the same run.
 
-    .venv/bin/python bench/export_throughput.py --rows 1000000
-    .venv/bin/python bench/export_throughput.py --rows 100000 --profile   # where the per-row time goes
+    .venv/bin/python bench/export_throughput.py --rows 1000000            # ours, then the peer
+    .venv/bin/python bench/export_throughput.py --rows 1000000 --no-peer  # ours only
+    .venv/bin/python bench/export_throughput.py --rows 200000 --profile   # where our per-row time goes
 
-Prints rows/s, the connector process's peak RSS (from wait4), requests made and 429s seen.
+Prints rows/s of both, the ratio, peak RSS (from wait4), our peak temporary disk, requests and 429s.
 """
 
 from __future__ import annotations
 
 import argparse
 import pstats
+import re
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BENCH_KEY, catalog_for, fake_server, run_read, server_stats
+from bench.common import BENCH_KEY, catalog_for, fake_server, run_peer, run_read, server_stats
 
 PACE = "6000"
+TARGET_RATIO = 25.0
 
 
 def summarise_profile(path: str, rows: int) -> None:
-    """Own time per row, grouped by who owns the code: us, the CDK, or the rest."""
+    """Own time per row, grouped by who owns the code: us, the HTTP stack, or the rest."""
     stats = pstats.Stats(path)
     groups: dict[str, float] = {}
     for (filename, _, _), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
         if "source_iterable" in filename:
             group = "source_iterable (our code)"
-        elif "airbyte_cdk" in filename or "airbyte_protocol" in filename or "serpyco" in filename:
-            group = "airbyte_cdk message path"
         elif "orjson" in filename or filename == "~":
             group = "builtins/C (orjson, I/O, str)"
         elif "requests" in filename or "urllib3" in filename or "http" in filename or "socket" in filename:
@@ -45,23 +47,31 @@ def summarise_profile(path: str, rows: int) -> None:
     stats.sort_stats("tottime").print_stats(15)
 
 
+def peak_disk_mb(tail: bytes) -> float | None:
+    found = re.search(rb"peak temporary disk ([0-9.]+) (MB|kB)", tail)
+    if not found:
+        return None
+    value = float(found.group(1))
+    return value if found.group(2) == b"MB" else value / 1000
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--profile", action="store_true", help="run the connector under cProfile")
+    parser.add_argument("--no-peer", action="store_true", help="skip Airbyte's connector")
     args = parser.parse_args()
 
     env = {"ITERABLE_EXPORT_REQUESTS_PER_MINUTE": PACE}
     with fake_server("--bench-rows", str(args.rows), env=env) as base_url:
-        # One window covering everything since the rows' day: a single export request.
+        # One window covering the rows' day: a single export request, data.json path.
         config = {
             "api_key": BENCH_KEY,
             "start_date": "2024-01-01",
             "window_in_days": 36500,
             "base_url": base_url,
             "export_lag_minutes": 0,
+            "export_api": "sync",
         }
         catalog = catalog_for(["email_send"], {"email_send": "createdAt"})
         prefix: list[str] = []
@@ -69,28 +79,39 @@ def main() -> int:
         if args.profile:
             profile_path = tempfile.mktemp(suffix=".prof")
             prefix = [sys.executable, "-m", "cProfile", "-o", profile_path]
-        result = run_read(config, catalog, env, prefix)
+        ours = run_read(config, catalog, env, prefix)
         stats = server_stats(base_url)
+        peer = None
+        if not args.no_peer:
+            peer_config = {
+                "api_key": BENCH_KEY,
+                "start_date": "2024-01-01T00:00:00Z",
+                "end_date": "2024-01-02T00:00:00Z",  # pins its windows to the rows' day
+            }
+            peer = run_peer(base_url, peer_config, ["email_send"])
 
     exports = stats["requests"].get("/api/export/data.json", 0)
     throttled = stats["statuses"].get("429", 0)
-    print(f"rows expected     {args.rows:,}")
-    print(f"records emitted   {result.records:,}")
-    print(f"state messages    {result.states}")
-    print(f"elapsed           {result.seconds:.2f} s")
-    print(f"throughput        {result.records / result.seconds:,.0f} rows/s")
-    print(f"peak RSS          {result.peak_rss_mb:.1f} MB (connector process)")
-    print(
-        f"connector CPU     {result.cpu_seconds:.2f} s user+sys ({result.cpu_seconds / max(1, result.records) * 1e6:.1f} us/row)"
-    )
-    print(f"export requests   {exports}")
-    print(f"429 responses     {throttled}")
-    print(f"exit status       {result.returncode}")
+    rate = ours.records / ours.seconds
+    disk = peak_disk_mb(ours.tail)
+    print(f"rows expected        {args.rows:,}")
+    print(f"ours: records        {ours.records:,} in {ours.seconds:.2f} s = {rate:,.0f} rows/s")
+    print(f"ours: peak RSS       {ours.peak_rss_mb:.1f} MB (connector process)")
+    print(f"ours: peak temp disk {'?' if disk is None else f'{disk:.1f} MB'}")
+    print(f"ours: CPU            {ours.cpu_seconds:.2f} s user+sys ({ours.cpu_seconds / max(1, ours.records) * 1e6:.1f} us/row)")
+    print(f"ours: requests       {exports} data.json, {throttled} 429s, exit {ours.returncode}")
+    ok = ours.returncode == 0 and ours.records == args.rows
+    if peer is not None:
+        peer_rate = peer.records / peer.seconds
+        ratio = rate / peer_rate if peer_rate else float("inf")
+        print(f"peer: records        {peer.records:,} in {peer.seconds:.2f} s = {peer_rate:,.0f} rows/s (exit {peer.returncode})")
+        print(f"peer: peak RSS       {peer.peak_rss_mb:.1f} MB")
+        print(f"ratio                {ratio:.1f}x (target at least {TARGET_RATIO:g}x)")
+        ok = ok and peer.records == args.rows
     if profile_path:
-        summarise_profile(profile_path, max(1, result.records))
-    ok = result.returncode == 0 and result.records == args.rows
+        summarise_profile(profile_path, max(1, ours.records))
     if not ok:
-        print(result.tail.decode(errors="replace"), file=sys.stderr)
+        print(ours.tail.decode(errors="replace"), file=sys.stderr)
     return 0 if ok else 1
 
 

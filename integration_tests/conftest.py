@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from integration_tests.fake_iterable import FakeIterable
-from integration_tests.harness import FAST_PACE, TEST_API_KEY, Connector, make_config
+from integration_tests.harness import FAST_JOBS, FAST_PACE, TEST_API_KEY, Connector, make_config
 
 READONLY_KEY = "itbl-READONLY-0d1e2f3a4b5c6d7e8f90"
 
@@ -21,6 +22,7 @@ def server() -> Iterator[FakeIterable]:
         readonly_keys=[READONLY_KEY],
         export_rpm=float(FAST_PACE),
         getusers_rpm=float(FAST_PACE),
+        **FAST_JOBS,
     )
     fake.start()
     yield fake
@@ -48,3 +50,8 @@ def discovered(server: FakeIterable, tmp_path_factory: pytest.TempPathFactory) -
     run = Connector(tmp_path_factory.mktemp("discover")).run("discover", make_config(server.base_url))
     assert run.returncode == 0, run.all_output
     return run.of_type("CATALOG")[0]["catalog"]["streams"]
+
+
+# The in-process fake reads its campaign-metrics limit from the environment: raise it with the
+# connector's, as connector_env does for the subprocesses.
+os.environ.setdefault("ITERABLE_METRICS_REQUESTS_PER_MINUTE", FAST_PACE)

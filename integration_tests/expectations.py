@@ -6,6 +6,8 @@ conversions, not with the connector's transforms, so a bug there cannot hide beh
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from integration_tests.fake_iterable import Dataset
+from integration_tests.fake_iterable.metrics import metrics_csv
 
 UTC = timezone.utc
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -66,6 +69,7 @@ STREAMS: dict[str, Expect] = {
     "email_unsubscribe": _email("emailUnSubscribe"),
     "list_users": Expect([["email"], ["listId"]], None),
     "lists": Expect([["id"]], None, epoch_ms=("createdAt",)),
+    "campaigns_metrics": Expect([["id"]], None),
     "message_types": Expect([["id"]], None, epoch_ms=("createdAt", "updatedAt")),
     "metadata": Expect([["table"], ["key"]], None, epoch_ms=("lastModified",)),
     "templates": Expect([["templateId"]], "updatedAt", epoch_ms=("createdAt", "updatedAt")),
@@ -235,3 +239,29 @@ def expected_records(
 def canonical(records: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> list[str]:
     """Order-free comparison form: sorted JSON lines (duplicates kept, so a row twice shows)."""
     return sorted(json.dumps({k: v for k, v in r.items() if k not in drop}, sort_keys=True) for r in records)
+
+
+def metrics_by_campaign(dataset: Dataset, start: datetime, end: datetime) -> dict[int, list[float]]:
+    """campaigns_metrics, as this module reads the fake's CSV: per campaign id, the sorted numbers of
+    its row. Compared with the records' numeric values, it checks every cell arrived, typed, without
+    sharing the connector's column naming."""
+    body = metrics_csv(
+        sorted(dataset.campaigns, key=lambda c: int(str(c["id"]))),
+        dataset.seed,
+        start.timestamp(),
+        end.timestamp(),
+    )
+    rows = list(csv.reader(io.StringIO(body.decode())))
+    expected: dict[int, list[float]] = {}
+    for row in rows[1:]:
+        if row:
+            expected[int(row[0])] = sorted(float(cell) for cell in row[1:] if cell != "")
+    return expected
+
+
+def numbers_of(record: Mapping[str, Any]) -> list[float]:
+    return sorted(
+        float(v)
+        for k, v in record.items()
+        if k != "id" and isinstance(v, int | float) and not isinstance(v, bool)
+    )

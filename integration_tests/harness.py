@@ -17,6 +17,18 @@ from typing import Any
 # A distinctive key: every test asserts it never shows up in anything the connector prints.
 TEST_API_KEY = "itbl-SECRET-7f3c9a1e5b2d4f60a8c7e9d1b3f5a7c9"
 FAST_PACE = "6000"
+FAST_JOB_PACE = "200"  # export jobs calls per second (the real budget is 1)
+# The fake's export jobs, shortened for tests: a few hundred milliseconds each, small files so a
+# window spans several of them.
+FAST_JOBS: dict[str, Any] = {
+    "job_queue_seconds": 0.02,
+    "job_base_latency": 0.1,
+    "job_row_seconds": 0.0,
+    "job_file_bytes": 16_384,
+    "job_cancel_seconds": 0.05,
+    "export_job_rps": float(FAST_JOB_PACE),
+    "export_delete_rps": float(FAST_JOB_PACE),
+}
 
 
 def console_script() -> str:
@@ -34,6 +46,9 @@ def connector_env(**overrides: str) -> dict[str, str]:
         {
             "ITERABLE_EXPORT_REQUESTS_PER_MINUTE": FAST_PACE,
             "ITERABLE_GETUSERS_REQUESTS_PER_MINUTE": FAST_PACE,
+            "ITERABLE_METRICS_REQUESTS_PER_MINUTE": FAST_PACE,
+            "ITERABLE_EXPORT_JOB_REQUESTS_PER_SECOND": FAST_JOB_PACE,
+            "ITERABLE_EXPORT_JOB_POLL_SECONDS": "0.05",
             # Faults are injected on purpose; keep their retries short.
             "ITERABLE_BACKOFF_BASE_SECONDS": "0.05",
             "ITERABLE_BACKOFF_CAP_SECONDS": "0.5",
@@ -184,6 +199,9 @@ def make_config(base_url: str, **overrides: Any) -> dict[str, Any]:
         "window_in_days": 30,
         "base_url": base_url,
         "export_lag_minutes": 0,
+        # data.json unless a test asks for export jobs: the generic tests compare against the dataset
+        # one request a window; tests of the jobs path set "auto" or "async".
+        "export_api": "sync",
     }
     config.update(overrides)
     return {k: v for k, v in config.items() if v is not None}

@@ -112,7 +112,9 @@ def test_a_window_that_keeps_failing_is_split_and_its_rows_emitted_once(
     run = sync(engine, server, discovered, "email_send")
     assert_exactly_once(run, server, "email_send", started)
     asked = [
-        (e["query"]["startDateTime"], e["query"]["endDateTime"]) for e in export_log(server, "emailSend")
+        (e["query"]["startDateTime"], e["query"]["endDateTime"])
+        for e in export_log(server, "emailSend")
+        if e["query"]["startDateTime"] < "2024-01-31"  # other windows download at the same time
     ]
     assert asked[:5] == [("2024-01-01 00:00:00", "2024-01-31 00:00:00")] * 3 + [
         ("2024-01-01 00:00:00", "2024-01-16 00:00:00"),

@@ -71,7 +71,8 @@ def two_syncs(
     # The streams with live rows go first, so the first sync's bookmark lands inside the live span.
     ordered = sorted(discovered, key=lambda stream: stream["name"] not in ("email_send", "users"))
     catalog = configured_catalog(ordered, "incremental")
-    config = make_config(server.base_url)
+    # Fixed 30-day windows: the seeded rows sit on their boundaries (adaptive sizing has its own tests).
+    config = make_config(server.base_url, adaptive_windows=False)
 
     first = connector.run("read", config, catalog)
     # Sync 2 starts once every live row is in the past, so it can read all of them.
@@ -79,7 +80,10 @@ def two_syncs(
     second_started = datetime.now(UTC)
     second = connector.run("read", config, catalog, first.last_states())
     third = connector.run(
-        "read", make_config(server.base_url, start_date="2023-01-01"), catalog, second.last_states()
+        "read",
+        make_config(server.base_url, start_date="2023-01-01", adaptive_windows=False),
+        catalog,
+        second.last_states(),
     )
     return {"first": first, "second": second, "third": third, "live": live, "second_started": second_started}
 

@@ -19,6 +19,7 @@ class Kind(Enum):
     EXPORT = "ndjson export"  # /api/export/data.json in date windows
     LIST_MEMBERS = "list members"  # /api/lists/getUsers once per list, plain text
     METADATA = "metadata fan-out"  # tables -> keys (nextMarker) -> values
+    CAMPAIGN_METRICS = "campaign metrics"  # campaign ids -> CSV metrics in batches sized to the URI limit
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ STREAMS: tuple[StreamSpec, ...] = (
         cursor="updatedAt",
         transform=RecordTransform(epoch_ms_fields=("createdAt", "updatedAt", "startAt", "endedAt")),
     ),
+    # One record per campaign, the totals since start_date (docs/api-campaigns-metrics.md).
+    StreamSpec("campaigns_metrics", Kind.CAMPAIGN_METRICS, "/api/campaigns/metrics", primary_key=("id",)),
     StreamSpec("channels", Kind.JSON_RESOURCE, "/api/channels", data_key="channels", primary_key=("id",)),
     _event("email_bounce", "emailBounce"),
     _event("email_click", "emailClick"),

@@ -6,7 +6,6 @@ entry point can report it as an Airbyte ``config_error`` trace instead of a trac
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,8 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from airbyte_cdk.models import FailureType
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from .api.errors import ConnectorError, FailureType
 
 REGION_HOSTS: Mapping[str, str] = {
     "US": "https://api.iterable.com",
@@ -25,6 +23,12 @@ DEFAULT_WINDOW_IN_DAYS = 30
 # Iterable indexes events into the export pipeline with a delay; reading right up to "now" would
 # bookmark past events that are not visible yet and lose them for good.
 DEFAULT_EXPORT_LAG_MINUTES = 5
+EXPORT_APIS = ("auto", "sync", "async")
+MAX_EXPORT_JOBS = 4  # Iterable runs at most 4 exports at once per organization; the rest queue
+# Fetched ahead of printing, per stream and in temporary disk: enough to keep every budget busy while
+# one stream's records are printed, small enough that a backfill never fills the disk.
+DEFAULT_READ_AHEAD_UNITS = 8
+DEFAULT_READ_AHEAD_MB = 1024
 
 START_DATE_FORMS = "YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or MM/DD/YYYY (UTC)"
 _START_DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -34,12 +38,11 @@ _START_DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-class ConfigError(AirbyteTracedException):
+class ConfigError(ConnectorError):
     """A config value the connector cannot use; the message names the field."""
 
     def __init__(self, field: str, problem: str) -> None:
-        message = f"Invalid configuration: '{field}' {problem}"
-        super().__init__(message=message, internal_message=message, failure_type=FailureType.config_error)
+        super().__init__(f"Invalid configuration: '{field}' {problem}", FailureType.config_error)
         self.field = field
 
 
@@ -51,6 +54,11 @@ class IterableConfig:
     region: str
     base_url: str
     export_lag: timedelta
+    export_api: str = "auto"
+    max_concurrent_export_jobs: int = MAX_EXPORT_JOBS
+    adaptive_windows: bool = True
+    read_ahead_units: int = DEFAULT_READ_AHEAD_UNITS
+    read_ahead_mb: int = DEFAULT_READ_AHEAD_MB
 
     @property
     def host(self) -> str:
@@ -80,6 +88,24 @@ def _positive_int(raw: Mapping[str, Any], field: str, default: int, minimum: int
         raise ConfigError(field, f"must be a whole number of at least {minimum}, got {value!r}")
     if value < minimum:
         raise ConfigError(field, f"must be a whole number of at least {minimum}, got {value}")
+    return value
+
+
+def _choice(raw: Mapping[str, Any], field: str, choices: tuple[str, ...], default: str) -> str:
+    value = raw.get(field, default)
+    if value is None or value == "":
+        return default
+    if not isinstance(value, str) or value.strip().lower() not in choices:
+        raise ConfigError(field, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value.strip().lower()
+
+
+def _flag(raw: Mapping[str, Any], field: str, default: bool) -> bool:
+    value = raw.get(field, default)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ConfigError(field, f"must be true or false, got {value!r}")
     return value
 
 
@@ -122,6 +148,14 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Iterabl
 
     window_in_days = _positive_int(raw, "window_in_days", DEFAULT_WINDOW_IN_DAYS, minimum=1)
     lag_minutes = _positive_int(raw, "export_lag_minutes", DEFAULT_EXPORT_LAG_MINUTES, minimum=0)
+    jobs = _positive_int(raw, "max_concurrent_export_jobs", MAX_EXPORT_JOBS, minimum=1)
+    if jobs > MAX_EXPORT_JOBS:
+        raise ConfigError(
+            "max_concurrent_export_jobs",
+            f"must be between 1 and {MAX_EXPORT_JOBS} (Iterable runs at most {MAX_EXPORT_JOBS} exports at once), got {jobs}",
+        )
+    read_ahead_units = _positive_int(raw, "read_ahead_windows", DEFAULT_READ_AHEAD_UNITS, minimum=1)
+    read_ahead_mb = _positive_int(raw, "read_ahead_mb", DEFAULT_READ_AHEAD_MB, minimum=1)
 
     region_raw = raw.get("region") or "US"
     region = region_raw.upper() if isinstance(region_raw, str) else ""
@@ -135,18 +169,9 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Iterabl
         region=region,
         base_url=_base_url(raw, region),
         export_lag=timedelta(minutes=lag_minutes),
+        export_api=_choice(raw, "export_api", EXPORT_APIS, "auto"),
+        max_concurrent_export_jobs=jobs,
+        adaptive_windows=_flag(raw, "adaptive_windows", True),
+        read_ahead_units=read_ahead_units,
+        read_ahead_mb=read_ahead_mb,
     )
-
-
-def env_rate(name: str, default: float) -> float:
-    """A requests-per-minute figure from the environment (tests and benchmarks raise the pace)."""
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        rate = float(value)
-    except ValueError:
-        raise ConfigError(name, f"must be a number of requests per minute, got {value!r}") from None
-    if rate <= 0:
-        raise ConfigError(name, f"must be positive, got {value!r}")
-    return rate

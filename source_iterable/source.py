@@ -1,76 +1,183 @@
-"""SourceIterable: spec, check and the 16 streams built from the declaration table."""
+"""SourceIterable, the CDK source: spec, check and discover; read runs our engine (``read.py``).
+
+``streams()`` is a loop over the stream table: one ``DeclaredStream`` per row tells the CDK the
+stream's name, keys, cursor and schema. The console script's ``read`` never comes here; this class's
+``read`` serves in-process users of the CDK (its standard tests, an embedding program) by running the
+same engine and handing its protocol lines over as the CDK's message objects.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-from collections.abc import Mapping
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from datetime import datetime, timedelta, timezone
 from importlib.resources import files
 from typing import Any
 
-from airbyte_cdk.models import AirbyteConnectionStatus, ConnectorSpecification, Status
+import orjson
+from airbyte_cdk.models import (
+    AirbyteConnectionStatus,
+    AirbyteMessage,
+    AirbyteMessageSerializer,
+    AirbyteStateMessage,
+    AirbyteStateMessageSerializer,
+    ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteCatalogSerializer,
+    ConnectorSpecification,
+    FailureType,
+    Status,
+    SyncMode,
+    Type,
+)
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from .catalog import STREAMS, Kind, StreamSpec
+from .api.budgets import project_limiters
+from .api.client import IterableClient, read_json
+from .api.errors import ApiError, ConnectorError
+from .api.spool import spool_records
+from .catalog import STREAMS, StreamSpec
 from .config import IterableConfig, parse_config
-from .errors import ApiError
-from .export_streams import ExportStream, UsersExportStream, probe_window
-from .http import IterableClient
-from .rate_limit import project_limiters
-from .resource_streams import JsonResourceStream, ListMembersStream, MetadataStream, PagedResourceStream
-from .spool import spool_ndjson
-from .stream_base import IterableStream, Now
+from .read import read as read_sync
+from .readers.jobs import JOBS_PATH
+from .schema_files import stream_schema
+from .user_fields import (
+    build_users_schema,
+    case_collisions,
+    collision_warning,
+    fetch_user_fields,
+    schema_fallback_warning,
+)
+from .windows import Window, api_datetime, export_upper_bound
 
-READERS: Mapping[Kind, type[IterableStream]] = {
-    Kind.JSON_RESOURCE: JsonResourceStream,
-    Kind.PAGED_RESOURCE: PagedResourceStream,
-    Kind.EXPORT: ExportStream,
-    Kind.LIST_MEMBERS: ListMembersStream,
-    Kind.METADATA: MetadataStream,
-}
-# Streams whose reader is more than their kind's: users' schema and dates follow getFields (issue 10).
-STREAM_READERS: Mapping[str, type[IterableStream]] = {"users": UsersExportStream}
-
+LOGGER = logging.getLogger("airbyte")
 CHECK_PATH = "/api/channels"
+PROBE_TYPE = "emailSend"
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+def client_for(config: IterableConfig) -> IterableClient:
+    return IterableClient(config.base_url, config.api_key, project_limiters(config.host, config.api_key))
+
+
+def probe_window(now: datetime, lag: timedelta) -> Window:
+    """A one-minute window just behind the indexing lag: the cheapest possible export request."""
+    end = export_upper_bound(now, lag)
+    return Window(end - timedelta(minutes=1), end)
+
+
+class DeclaredStream(Stream):
+    """A row of the stream table, as the CDK sees a stream."""
+
+    def __init__(self, spec: StreamSpec, raw_config: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.spec = spec
+        self._raw_config = raw_config
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def primary_key(self) -> str | list[str] | None:
+        return list(self.spec.primary_key) or None
+
+    @property
+    def cursor_field(self) -> str | list[str]:
+        return self.spec.cursor or []
+
+    @property
+    def supports_incremental(self) -> bool:
+        return self.spec.incremental
+
+    # The CDK caches its own version per instance; ours reads the file (users: once, see below).
+    def get_json_schema(self) -> Mapping[str, Any]:  # type: ignore[override]
+        return stream_schema(self.name)
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: list[str] | None = None,
+        stream_slice: Mapping[str, Any] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
+    ) -> Iterable[Mapping[str, Any]]:
+        """This one stream through the engine (the engine reads every selected stream at once)."""
+        entry = {"stream": {"name": self.name}, "sync_mode": sync_mode.value}
+        state = [
+            {
+                "type": "STREAM",
+                "stream": {"stream_descriptor": {"name": self.name}, "stream_state": stream_state},
+            }
+        ]
+        out = io.BytesIO()
+        code = read_sync(self._raw_config, {"streams": [entry]}, state if stream_state else None, out)
+        for line in out.getvalue().splitlines():
+            message = orjson.loads(line)
+            if message["type"] == "RECORD":
+                yield message["record"]["data"]
+        if code:
+            raise AirbyteTracedException(
+                message=f"stream '{self.name}' did not complete; see its error trace"
+            )
+
+
+class UsersStream(DeclaredStream):
+    """``users``: its schema follows the project's own field list (``GET /api/users/getFields``)."""
+
+    _schema: Mapping[str, Any] | None = None
+
+    def get_json_schema(self) -> Mapping[str, Any]:  # type: ignore[override]
+        if self._schema is None:
+            static = stream_schema(self.name)
+            lookup = fetch_user_fields(client_for(parse_config(self._raw_config)), f"stream '{self.name}'")
+            if lookup.fields is None:
+                LOGGER.warning(schema_fallback_warning(lookup.failure or "unknown failure"))
+                self._schema = static
+            else:
+                self._schema = build_users_schema(static, lookup.fields, self.spec.transform.renames)
+                if groups := case_collisions(self._schema.get("properties", {})):
+                    LOGGER.warning(collision_warning(groups))
+        return self._schema
 
 
 class SourceIterable(AbstractSource):
-    def __init__(self, now: Now = utc_now) -> None:
+    def __init__(self, now: Any = None) -> None:
         super().__init__()
-        self._now = now
+        self._now = now or (lambda: datetime.now(timezone.utc))
 
     # Our own validation names the field and the accepted form; the CDK's generic jsonschema
     # check would run first and answer with a less helpful message.
     check_config_against_spec = False
 
-    def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
-        # The CDK would report repr(message), quotes and escapes included.
-        succeeded, message = self.check_connection(logger, config)
-        if succeeded:
-            return AirbyteConnectionStatus(status=Status.SUCCEEDED)
-        return AirbyteConnectionStatus(status=Status.FAILED, message=str(message))
-
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         raw = json.loads(files("source_iterable").joinpath("spec.json").read_text())
         return ConnectorSpecification(**raw)
 
-    def client(self, config: IterableConfig) -> IterableClient:
-        return IterableClient(config, project_limiters(config.host, config.api_key))
+    def streams(self, config: Mapping[str, Any]) -> list[Stream]:
+        parse_config(config, self._now())
+        return [(UsersStream if spec.name == "users" else DeclaredStream)(spec, config) for spec in STREAMS]
+
+    # ------------------------------------------------------------------ check
+
+    def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
+        try:
+            ok, message = self.check_connection(logger, config)
+        except ConnectorError as error:
+            return AirbyteConnectionStatus(status=Status.FAILED, message=error.message)
+        # The CDK would report repr(message), quotes and escapes included.
+        return AirbyteConnectionStatus(status=Status.SUCCEEDED if ok else Status.FAILED, message=message)
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:
-        """One cheap resource call for the key, then one tiny export for the key's type."""
+        """A resource call for the key, a one-minute export for the key's type, then the export jobs
+        API: the answer says which export path this key can use."""
         parsed = parse_config(config, self._now())
-        client = self.client(parsed)
+        client = client_for(parsed)
         try:
             client.get_json(CHECK_PATH, what="check")
         except ApiError as error:
-            if error.status in (401, 403):
+            if error.key_refused:
                 other = "EU" if parsed.region == "US" else "US"
                 return False, (
                     f"Iterable rejected the API key on {parsed.base_url} (region {parsed.region}): it is invalid "
@@ -79,36 +186,80 @@ class SourceIterable(AbstractSource):
                 )
             return False, error.message
         window = probe_window(self._now(), parsed.export_lag)
-        probe = ExportStream(_probe_spec(), client, parsed, self._now)
+        params = {
+            "dataTypeName": PROBE_TYPE,
+            "startDateTime": api_datetime(window.start),
+            "endDateTime": api_datetime(window.end),
+        }
         try:
             body = client.request(
-                probe.spec.path,
-                probe.request_params(window),
-                spool_ndjson,
+                "/api/export/data.json",
+                params,
+                lambda r: spool_records(r, dict),
                 what="check (export API)",
                 stream=True,
             )
+            if body is not None:
+                body.close()
         except ApiError as error:
-            if error.status in (401, 403):
+            if error.key_refused:
                 return False, (
                     "The API key works for Iterable's resource endpoints but was refused by the export API "
-                    f"(HTTP {error.status}): the email_* and users streams need a Server-side key. Read-only, "
+                    f"(HTTP {error.status}): the email_* and users streams (and every other channel's events) "
+                    "need a Server-side key. Read-only, "
                     "mobile and JavaScript keys cannot export; create a Server-side key under Integrations > "
                     f"API Keys. Details: {error.message}"
                 )
             return False, error.message
-        if body is not None:
-            body.close()
-        return True, None
+        return self._check_jobs(client, parsed)
 
-    def streams(self, config: Mapping[str, Any]) -> list[Stream]:
-        parsed = parse_config(config, self._now())
-        client = self.client(parsed)
-        return [
-            STREAM_READERS.get(spec.name, READERS[spec.kind])(spec, client, parsed, self._now)
-            for spec in STREAMS
-        ]
+    def _check_jobs(self, client: IterableClient, config: IterableConfig) -> tuple[bool, str | None]:
+        if config.export_api == "sync":
+            return True, "export path: data.json (export_api is 'sync')"
+        try:
+            client.request(JOBS_PATH, None, read_json, what="check (export jobs API)", max_attempts=2)
+        except ApiError as error:
+            if config.export_api == "async":
+                return False, (
+                    f"export_api is 'async' but Iterable refused the export jobs API for this key (HTTP "
+                    f"{error.status}); set export_api to 'auto' or 'sync'. Details: {error.message}"
+                )
+            message = (
+                f"export path: data.json only; Iterable refused the export jobs API for this key (HTTP "
+                f"{error.status}), so backfills go at 4 requests a minute. Details: {error.message}"
+            )
+            LOGGER.warning(message)
+            return True, message
+        message = "export path: export jobs for backfills and catch-ups, data.json for a single recent window"
+        if config.export_api == "async":
+            message = "export path: export jobs (export_api is 'async')"
+        LOGGER.info(message)
+        return True, message
 
+    # ------------------------------------------------------------------ read, in process
 
-def _probe_spec() -> StreamSpec:
-    return next(spec for spec in STREAMS if spec.export_type == "emailSend")
+    def read(
+        self,
+        logger: logging.Logger,
+        config: Mapping[str, Any],
+        catalog: ConfiguredAirbyteCatalog,
+        state: list[AirbyteStateMessage] | MutableMapping[str, Any] | None = None,
+    ) -> Iterator[AirbyteMessage]:
+        raw_catalog = ConfiguredAirbyteCatalogSerializer.dump(catalog)
+        raw_state = (
+            [AirbyteStateMessageSerializer.dump(s) for s in state] if isinstance(state, list) else state
+        )
+        out = io.BytesIO()
+        code = read_sync(config, raw_catalog, raw_state or None, out)
+        failed = []
+        for line in out.getvalue().splitlines():
+            message = AirbyteMessageSerializer.load(orjson.loads(line))
+            if message.type is Type.TRACE and message.trace is not None and message.trace.error is not None:
+                descriptor = message.trace.error.stream_descriptor
+                failed.append(descriptor.name if descriptor is not None else "the sync")
+            yield message
+        if code:
+            raise AirbyteTracedException(
+                message=f"During the sync, the following streams did not sync successfully: {', '.join(failed)}",
+                failure_type=FailureType.config_error,
+            )

@@ -231,6 +231,9 @@ def _convert_leaf(
         node[key] = converted
 
 
+_ABSENT = object()
+
+
 @dataclass(frozen=True)
 class RecordTransform:
     """The per-stream list of field conversions, applied in place to each record."""
@@ -246,6 +249,10 @@ class RecordTransform:
     # Dotted paths of date fields (users: from getFields), converted wherever they occur in the
     # record, nested objects and arrays included (``convert_date_paths``).
     date_paths: tuple[str, ...] = ()
+    _steps: tuple[tuple[str, Callable[[Any], Any]], ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
+    _renames: tuple[tuple[str, str], ...] = field(default=(), init=False, repr=False, compare=False)
 
     @property
     def is_identity(self) -> bool:
@@ -259,25 +266,29 @@ class RecordTransform:
             or self.date_paths
         )
 
+    def __post_init__(self) -> None:
+        # The conversions as one flat list, in the order below: a million-row export calls this once a
+        # row, and looping over the empty field lists of every conversion kind cost a third of it.
+        steps: list[tuple[str, Callable[[Any], Any]]] = []
+        for names, convert in (
+            (self.export_time_fields, export_time_to_rfc3339),
+            (self.epoch_ms_fields, epoch_ms_to_rfc3339),
+            (self.any_time_fields, timestamp_to_rfc3339),
+            (self.json_string_fields, decode_json_string),
+            (self.json_array_fields, decode_json_array_string),
+        ):
+            steps += [(name, convert) for name in names]
+        object.__setattr__(self, "_steps", tuple(steps))
+        object.__setattr__(self, "_renames", tuple(self.renames.items()))
+
     def __call__(self, record: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        for name in self.export_time_fields:
-            if name in record:
-                record[name] = export_time_to_rfc3339(record[name])
-        for name in self.epoch_ms_fields:
-            if name in record:
-                record[name] = epoch_ms_to_rfc3339(record[name])
-        for name in self.any_time_fields:
-            if name in record:
-                record[name] = timestamp_to_rfc3339(record[name])
-        for name in self.json_string_fields:
-            if name in record:
-                record[name] = decode_json_string(record[name])
-        for name in self.json_array_fields:
-            if name in record:
-                record[name] = decode_json_array_string(record[name])
+        for name, convert in self._steps:
+            value = record.get(name, _ABSENT)
+            if value is not _ABSENT:
+                record[name] = convert(value)
         if self.date_paths:
             convert_date_paths(record, self.date_paths)
-        for old, new in self.renames.items():
+        for old, new in self._renames:
             if old in record:
                 record[new] = record.pop(old)
         return record

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 
+from .api.client import IterableClient, read_json
+from .api.errors import ApiError
 from .catalog import STREAMS_BY_NAME
-from .errors import ApiError
-from .http import IterableClient, read_json
+from .schema_files import stream_schema
 from .transforms import UNPARSED_DATES_FIELD
 
 GET_FIELDS_PATH = "/api/users/getFields"
@@ -294,6 +294,5 @@ def fetch_user_fields(client: IterableClient, what: str = "stream 'users'") -> F
 
 
 def static_users_schema() -> dict[str, Any]:
-    """``schemas/users.json`` with its ``$ref`` resolved, as the CDK loads it."""
-    schema: dict[str, Any] = ResourceSchemaLoader("source_iterable").get_schema("users")
-    return schema
+    """``schemas/users.json`` with its ``$ref`` resolved."""
+    return stream_schema("users")

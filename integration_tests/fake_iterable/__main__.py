@@ -98,9 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     jobs.add_argument("--storage-port", type=int, default=0, help="port of the files' storage host (0: free)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
-        "--recent-months", type=int, default=0, help="benchmarks: the seeded events repeated over the last N months"
+        "--recent-months",
+        type=int,
+        default=0,
+        help="benchmarks: the seeded events repeated over the last N months",
     )
-    parser.add_argument("--extra-lists", type=int, default=0, help="benchmarks: N more lists of 20-200 members")
+    parser.add_argument(
+        "--extra-lists", type=int, default=0, help="benchmarks: N more lists of 20-200 members"
+    )
     parser.add_argument("--port-file", default=None, help="write the bound port to this file")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser

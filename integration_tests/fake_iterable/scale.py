@@ -19,11 +19,20 @@ from .timefmt import export_ts, parse_datetime
 SEED_SPAN = RANGE_END - RANGE_START  # seconds covered by the seeded rows
 MONTH = 30 * 86_400
 # Timestamps that move with the event (users move on their profile update time).
-MOVED = {"user": ("profileUpdatedAt", "signupDate", "itblInternal.documentCreatedAt", "itblInternal.documentUpdatedAt")}
+MOVED = {
+    "user": (
+        "profileUpdatedAt",
+        "signupDate",
+        "itblInternal.documentCreatedAt",
+        "itblInternal.documentUpdatedAt",
+    )
+}
 DEFAULT_MOVED = ("createdAt", "profileUpdatedAt")
 
 
-def recent_exports(exports: dict[str, list[dict[str, Any]]], months: int, now: float) -> dict[str, list[dict[str, Any]]]:
+def recent_exports(
+    exports: dict[str, list[dict[str, Any]]], months: int, now: float
+) -> dict[str, list[dict[str, Any]]]:
     """Every export type's rows repeated over the ``months`` before ``now`` (the seed's density)."""
     start = now - months * MONTH
     out: dict[str, list[dict[str, Any]]] = {}
@@ -59,7 +68,14 @@ def more_lists(
     lists, members = list(lists), dict(members)
     for n in range(count):
         list_id = 3_400_000 + n
-        lists.append({"id": list_id, "name": f"Segment {n + 1}", "createdAt": created + n * 86_400_000, "listType": "Standard"})
+        lists.append(
+            {
+                "id": list_id,
+                "name": f"Segment {n + 1}",
+                "createdAt": created + n * 86_400_000,
+                "listType": "Standard",
+            }
+        )
         members[list_id] = rng.sample(people, min(len(people), rng.randint(20, 200)))
     return lists, members
 

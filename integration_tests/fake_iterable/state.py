@@ -15,8 +15,8 @@ from .bench import BenchEmailSend
 from .data import EXPORT_TYPES, Dataset, build_dataset
 from .faults import FaultBook
 from .jobs import JobBook, JobSettings
-from .storage import StorageStats, UrlSigner
 from .scale import more_lists, now_seconds, recent_exports
+from .storage import StorageStats, UrlSigner
 from .timefmt import parse_datetime
 
 DEFAULT_KEY = "demo-server-side-key"

@@ -1,0 +1,1 @@
+"""Talking to Iterable: what its answers mean, its budgets, the HTTP client, spooling bodies to disk."""

@@ -1,0 +1,133 @@
+"""The values the engine moves around: a unit of work, what fetching it produced, and a stream's run.
+
+A **unit** is one fetch a worker does on one lane (an export window, one list's members, a page set
+of a resource): it ends as a **batch** of records on disk or in memory, plus the stream state that
+holds once those records are printed. A **stream run** plans its units in order, learns from each
+fetched one (adaptive windows, the lists to read) and says what a failure means.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ..api.errors import ConnectorError
+from ..api.spool import Progress, RecordFile
+
+
+class Batch:
+    """Records ready to print: JSON lines in memory or in record files on disk."""
+
+    def __init__(self, lines: list[bytes] | None = None, files: list[RecordFile] | None = None) -> None:
+        self._lines = lines or []
+        self._files = files or []
+        self.count = len(self._lines) + sum(f.count for f in self._files)
+        self.size = sum(f.size for f in self._files)
+
+    def blocks(self) -> Iterator[list[bytes]]:
+        if self._lines:
+            yield self._lines
+        for file in self._files:
+            yield from file.blocks()
+
+    def close(self) -> None:
+        for file in self._files:
+            file.close()
+        self._files = []
+        self._lines = []
+
+
+EMPTY = Batch()
+
+
+@dataclass
+class Fetched:
+    """What one unit produced. ``rows``/``body_bytes`` describe the download, for window sizing."""
+
+    batch: Batch
+    rows: int = 0
+    body_bytes: int = 0
+    pieces: int = 1  # >1 when the window had to be split (or came in several job files)
+    truncated: bool = False
+    found: Any = None  # what the unit learned for its run to plan from (the lists, a table's keys)
+
+
+Fetch = Callable[["Unit"], Fetched]
+
+
+@dataclass(eq=False)
+class Unit:
+    stream: str
+    lane: str
+    label: str  # "window [2024-01-01T00:00:00Z, 2024-01-31T00:00:00Z)", "list 3301122"
+    fetch: Fetch
+    checkpoint: Mapping[str, Any] | None = None  # the stream state once this unit's records are out
+    index: int = -1  # the unit's place in its stream's emission order, set when queued
+    progress: Progress = field(default_factory=Progress)
+    # Tells the main thread something while the unit runs (an export job started); set by the lane.
+    notify: Callable[[Any], None] = field(default=lambda payload: None, repr=False)
+
+
+class Verdict(Enum):
+    SKIP = "skip"  # the unit's records are lost, the stream goes on and fails at its end (one list)
+    FAIL_STREAM = "fail stream"  # the stream stops after the units before this one
+    ABORT_SYNC = "abort sync"  # nothing can work (a refused key): stop every stream, no more requests
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a stream will fetch, for the log line at the start and the expected wall time."""
+
+    summary: str  # "24 windows of 30 days from 2024-01-01 to 2025-12-01"
+    requests: Mapping[str, int]  # budget name -> calls (an estimate where the API decides, e.g. lists)
+
+
+class StreamRun:
+    """One selected stream in one sync. Subclasses plan units and interpret failures."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ready: deque[Unit] = deque()
+        self.planned = 0  # units queued so far; the emitter is done when it has printed them all
+        self.errors: list[str] = []  # skipped units, reported when the stream ends
+
+    def queue(self, unit: Unit) -> Unit:
+        unit.index = self.planned
+        self.planned += 1
+        self.ready.append(unit)
+        return unit
+
+    def plan(self) -> Plan:
+        raise NotImplementedError
+
+    def refill(self, outstanding: int) -> None:
+        """Plan more units now that ``outstanding`` are queued or in flight (default: all planned)."""
+
+    def planning_done(self) -> bool:
+        return True
+
+    def fetched(self, unit: Unit, fetched: Fetched) -> None:
+        """Feedback from a fetched unit, in completion order (not emission order)."""
+
+    def failed(self, unit: Unit, error: ConnectorError) -> Verdict:
+        return Verdict.FAIL_STREAM
+
+    def noticed(self, unit: Unit, notice: Any) -> Mapping[str, Any] | None:
+        """A running unit's notice; a returned state is printed at once (it must not move the bookmark)."""
+        return None
+
+    def state_after(self, unit: Unit) -> Mapping[str, Any] | None:
+        """The STATE printed after ``unit``'s records (None: no STATE)."""
+        return unit.checkpoint
+
+    def final_state(self) -> Mapping[str, Any] | None:
+        """The STATE printed after the last unit, or None when the last unit's checkpoint stands."""
+        return None
+
+    def final_error(self) -> ConnectorError | None:
+        if not self.errors:
+            return None
+        return ConnectorError(f"stream '{self.name}': " + "; ".join(self.errors))

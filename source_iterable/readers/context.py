@@ -1,0 +1,61 @@
+"""What every stream run of one sync shares: the config, the client, the sync's start time, and
+the few decisions made once for all export streams (which export path the key may use)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from ..api.client import IterableClient
+from ..api.errors import ApiError
+from ..api.spool import Row
+from ..catalog import StreamSpec
+from ..config import IterableConfig
+from ..transforms import format_rfc3339
+
+
+@dataclass
+class JobsAccess:
+    """Whether export jobs may be used; in ``auto`` a key the jobs API refuses falls back to
+    data.json for every export stream, once, with one WARN."""
+
+    allowed: bool
+    refused: ApiError | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def refuse(self, error: ApiError) -> bool:
+        """Record a refusal; True for the first one (the one to report)."""
+        with self._lock:
+            first = self.refused is None
+            self.refused = self.refused or error
+            self.allowed = False
+            return first
+
+
+@dataclass
+class SyncContext:
+    config: IterableConfig
+    client: IterableClient
+    started: datetime  # the sync's start: export windows end before it, list_users' updatedAt is it
+    jobs: JobsAccess
+    transforms: Mapping[str, Callable[[Row], Any]] = field(default_factory=dict)  # per-stream overrides
+
+    @property
+    def started_text(self) -> str:
+        return format_rfc3339(self.started.replace(microsecond=0))
+
+    def transform(self, spec: StreamSpec) -> Callable[[Row], Any]:
+        return self.transforms.get(spec.name, spec.transform)
+
+
+def describe(stream: str, detail: str = "") -> str:
+    return f"stream '{stream}'" + (f", {detail}" if detail else "")
+
+
+def dumps_all(rows: list[Any], transform: Callable[[Row], Any]) -> list[bytes]:
+    return [orjson.dumps(transform(row)) for row in rows]

@@ -1,0 +1,459 @@
+"""Export windows through Iterable's export jobs: start a job, poll its files, download them, check them.
+
+One job per window (``POST /api/export/start``); ``GET /api/export/{jobId}/files`` both reports the
+job's state and lists its files, so each poll also fetches the files that appeared since the last
+one, and a job costs as few as two calls of the organization's 1-a-second budget. Files come from
+pre-signed URLs on a storage host, fetched without the API key. Every file of a window is on disk and
+checked before the window is handed to the engine, exactly like a data.json body.
+
+Faults: a job that ends failed or cancelled is started again (``JOB_ATTEMPTS``); ``exportTruncated``
+splits the window and reads the halves; a URL that answers 403 "Request has expired" is refreshed by
+listing that page of files again; a file cut mid-body or holding a bad line is downloaded again
+(``FILE_ATTEMPTS``).
+
+Jobs a killed sync leaves running hold the organization's 4 slots. Every job this connector starts is
+written into its stream's STATE as soon as it starts (``{"jobs": [...]}``); the next sync reuses the
+one that covers its first window and cancels the rest, and never touches a job it did not start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from ..api.client import IterableClient, read_json
+from ..api.errors import Aborted, ApiError, BodyError, ConnectorError, FailureType
+from ..api.spool import RecordFile, spool_records
+from ..engine.units import Batch, Fetched, Unit
+from ..transforms import format_rfc3339, parse_rfc3339
+from ..windows import DEFAULT_SPLIT_FLOOR, Window, api_datetime, split_window
+from .context import SyncContext, describe
+
+if TYPE_CHECKING:
+    from .exports import ExportRun
+
+LOGGER = logging.getLogger("airbyte")
+START_PATH = "/api/export/start"
+JOBS_PATH = "/api/export/jobs"
+PAGE_SIZE = 10  # files per listing page
+JOB_ATTEMPTS = 3
+FILE_ATTEMPTS = 3
+FIRST_POLL_SECONDS = 1.0
+POLL_GROWTH = 1.5
+MAX_POLL_SECONDS = 15.0
+EXPIRED = "Request has expired"
+
+
+class JobState(Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+_STATES = {
+    "enqueued": JobState.QUEUED,
+    "queued": JobState.QUEUED,
+    "running": JobState.RUNNING,
+    "completed": JobState.COMPLETED,
+    "failed": JobState.FAILED,
+    "cancelling": JobState.CANCELLED,
+    "cancelled": JobState.CANCELLED,
+    "canceled": JobState.CANCELLED,
+}
+
+
+def job_state(value: Any) -> JobState | None:
+    """``jobState`` case-insensitively: the API answers lower case, its spec says capitalised."""
+    return _STATES.get(value.strip().lower()) if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class FileRef:
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class FilesPage:
+    state: JobState
+    truncated: bool
+    files: list[FileRef]
+
+
+def files_page(payload: Any, job_id: int) -> FilesPage:
+    """One answer of the files call, checked: an unknown state or a malformed file list is an error."""
+    if not isinstance(payload, dict):
+        raise BodyError(f"job {job_id}: the files answer is not a JSON object")
+    state = job_state(payload.get("jobState"))
+    if state is None:
+        raise BodyError(f"job {job_id}: unknown jobState {payload.get('jobState')!r}")
+    files = payload.get("files") or []
+    if not isinstance(files, list) or not all(
+        isinstance(f, dict) and isinstance(f.get("file"), str) and isinstance(f.get("url"), str)
+        for f in files
+    ):
+        raise BodyError(f"job {job_id}: the files list is not a list of {{file, url}}")
+    return FilesPage(
+        state, bool(payload.get("exportTruncated")), [FileRef(f["file"], f["url"]) for f in files]
+    )
+
+
+def poll_delays(first: float = FIRST_POLL_SECONDS) -> Any:
+    """Seconds before each poll: near a second at first, growing, capped (every poll spends budget)."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(MAX_POLL_SECONDS, delay * POLL_GROWTH)
+
+
+@dataclass
+class JobStarted:
+    job_id: int
+    window: Window
+
+
+@dataclass
+class LatencyGuess:
+    """How long this sync's jobs took to complete: the next job's first poll waits about that long,
+    so a job costs one start and one files call instead of a string of early polls."""
+
+    seconds: float | None = None
+    first: float = FIRST_POLL_SECONDS  # the first wait, before any job of the sync has completed
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def learn(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds = seconds if self.seconds is None else 0.7 * self.seconds + 0.3 * seconds
+
+    def first_poll(self) -> float:
+        with self._lock:
+            return self.first if self.seconds is None else max(self.first, self.seconds * 0.95)
+
+
+class JobFailed(Exception):
+    def __init__(self, job_id: int, state: JobState) -> None:
+        super().__init__(f"job {job_id} ended {state.value}")
+        self.job_id = job_id
+        self.state = state
+
+
+class JobRunner:
+    """Reads windows through export jobs for every export stream of one sync (thread-safe)."""
+
+    def __init__(
+        self,
+        ctx: SyncContext,
+        sleep: Callable[[float], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ctx = ctx
+        self.client: IterableClient = ctx.client
+        # Returns True when the sync is stopping: polls are waits the abort must cut short.
+        self._sleep = sleep or ctx.client.abort.wait
+        self._clock = clock
+        self.latency = LatencyGuess(first=first_poll_seconds())
+        self.jobs_started = 0
+        self.files_downloaded = 0
+        self.bytes_downloaded = 0
+        self._count_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ one window
+
+    def fetch(self, run: ExportRun, window: Window, reused: int | None, unit: Unit) -> Fetched:
+        files: list[RecordFile] = []
+        try:
+            rows, truncated = self._read(run, window, unit, files, reused)
+        except _FallBack:
+            for file in files:
+                file.close()
+            return run.fetch_sync(window, unit)
+        except BaseException:
+            for file in files:
+                file.close()
+            raise
+        batch = Batch(files=files)
+        return Fetched(
+            batch, rows=rows, body_bytes=batch.size, pieces=max(1, len(files)), truncated=truncated
+        )
+
+    def _read(
+        self, run: ExportRun, window: Window, unit: Unit, files: list[RecordFile], job: int | None
+    ) -> tuple[int, bool]:
+        what = describe(run.name, f"window {window}")
+        tried: list[int] = []
+        for attempt in range(1, JOB_ATTEMPTS + 1):
+            if job is None:
+                job = self._start(run, window, unit, what)
+            tried.append(job)
+            kept = len(files)
+            try:
+                truncated = self._follow(run, job, unit, files, what)
+            except JobFailed as failure:
+                for file in files[kept:]:
+                    file.close()
+                del files[kept:]
+                if attempt == JOB_ATTEMPTS:
+                    raise ConnectorError(
+                        f"{what}: export job {failure.job_id} ended {failure.state.value}, the window's "
+                        f"{attempt}th job to fail (jobs {', '.join(map(str, tried))}); re-run the sync later",
+                        FailureType.transient_error,
+                    ) from None
+                LOGGER.warning(
+                    f"{what}: export job {failure.job_id} ended {failure.state.value}; starting it again"
+                )
+                job = None
+                continue
+            if truncated:
+                return self._split_truncated(run, window, unit, files, job, kept, what)
+            return sum(f.count for f in files), False
+        raise AssertionError("unreachable")
+
+    def _split_truncated(
+        self,
+        run: ExportRun,
+        window: Window,
+        unit: Unit,
+        files: list[RecordFile],
+        job: int,
+        kept: int,
+        what: str,
+    ) -> tuple[int, bool]:
+        for file in files[kept:]:
+            file.close()
+        del files[kept:]
+        halves = split_window(window, DEFAULT_SPLIT_FLOOR)
+        if halves is None:
+            raise ConnectorError(
+                f"{what}: export job {job} was truncated by Iterable (over its 100 GB cap) and the window is "
+                f"already the smallest we split to ({DEFAULT_SPLIT_FLOOR})",
+                FailureType.system_error,
+            )
+        LOGGER.warning(
+            f"{what}: export job {job} was truncated by Iterable; reading {halves[0]} and {halves[1]}"
+        )
+        for half in halves:
+            self._read(run, half, unit, files, None)
+        return sum(f.count for f in files), True
+
+    # ------------------------------------------------------------------ the calls
+
+    def _start(self, run: ExportRun, window: Window, unit: Unit, what: str) -> int:
+        body = {
+            "dataTypeName": run.spec.export_type,
+            "outputFormat": "application/x-json-stream",
+            "startDateTime": api_datetime(window.start),
+            "endDateTime": api_datetime(window.end),
+        }
+        try:
+            payload = self.client.request(START_PATH, None, read_json, what=what, method="POST", json=body)
+        except ApiError as error:
+            if not error.key_refused:
+                raise
+            self._refused(error, what)
+            raise _FallBack() from None
+        job = payload.get("jobId") if isinstance(payload, dict) else None
+        if not isinstance(job, int) or isinstance(job, bool):
+            raise ConnectorError(f"{what}: POST {START_PATH} answered without a jobId: {str(payload)[:200]}")
+        with self._count_lock:
+            self.jobs_started += 1
+        unit.notify(JobStarted(job, window))
+        unit.progress.note = f"job {job} started"
+        return job
+
+    def _refused(self, error: ApiError, what: str) -> None:
+        if self.ctx.config.export_api == "async":
+            raise ConnectorError(
+                f"{what}: export_api is 'async' but Iterable refused the export jobs API for this key "
+                f"({error.message}); set export_api to 'auto' or 'sync' to read through data.json",
+                FailureType.config_error,
+            ) from None
+        if self.ctx.jobs.refuse(error):
+            LOGGER.warning(
+                f"Iterable refused export jobs for this key (HTTP {error.status}); every export stream is read "
+                f"through data.json instead (4 requests a minute). Details: {error.message}"
+            )
+
+    def _follow(self, run: ExportRun, job: int, unit: Unit, files: list[RecordFile], what: str) -> bool:
+        """Poll until the job completes, downloading its files as they appear; True when truncated."""
+        try:
+            return self._poll(run, job, unit, files, what)
+        except Aborted:
+            self._cancel(job, what)  # a stopping sync does not leave its job holding a slot
+            raise
+
+    def _poll(self, run: ExportRun, job: int, unit: Unit, files: list[RecordFile], what: str) -> bool:
+        started = self._clock()
+        delays = poll_delays(self.latency.first_poll())
+        names: list[str] = []
+        if self._sleep(next(delays)):
+            raise Aborted()
+        while True:
+            page = self._list(job, names[-1] if names else None, what)
+            for ref in page.files:
+                files.append(self._download(run, job, ref, names[-1] if names else None, unit, what))
+                names.append(ref.name)
+            unit.progress.note = f"job {job} {page.state.value}, {len(names)} files"
+            if page.state is JobState.COMPLETED:
+                if len(page.files) >= PAGE_SIZE:
+                    continue  # a full page: more files may follow, no need to wait
+                self.latency.learn(self._clock() - started)
+                return page.truncated
+            if page.state in (JobState.FAILED, JobState.CANCELLED):
+                raise JobFailed(job, page.state)
+            if self._sleep(next(delays)):
+                raise Aborted()
+
+    def _list(self, job: int, start_after: str | None, what: str) -> FilesPage:
+        params = {"startAfter": start_after} if start_after else None
+        payload = self.client.get_json(f"/api/export/{job}/files", params, what=f"{what}, job {job}")
+        return files_page(payload, job)
+
+    def _download(
+        self, run: ExportRun, job: int, ref: FileRef, before: str | None, unit: Unit, what: str
+    ) -> RecordFile:
+        transform = self.ctx.transform(run.spec)
+        url = ref.url
+        for attempt in range(1, FILE_ATTEMPTS + 1):
+            try:
+                body = self.client.request(
+                    "",
+                    None,
+                    partial(spool_records, transform=transform, progress=unit.progress),
+                    what=f"{what}, job {job}, file {ref.name}",
+                    url=url,
+                    stream=True,
+                    max_attempts=1,
+                    on_status=_expired,
+                )
+            except ApiError as error:
+                if attempt == FILE_ATTEMPTS:
+                    raise ApiError(
+                        f"{error.message} (file {ref.name} of export job {job}, {attempt} attempts)",
+                        error.failure_type,
+                        error.status,
+                        error.transient,
+                    ) from None
+                LOGGER.warning(f"{what}: file {ref.name} of job {job}: {error.message}; downloading it again")
+                continue
+            if isinstance(body, _Expired):
+                LOGGER.info(f"{what}: the URL of file {ref.name} of job {job} expired; listing it again")
+                url = self._fresh_url(job, ref, before, what)
+                continue
+            assert isinstance(body, RecordFile)
+            with self._count_lock:
+                self.files_downloaded += 1
+                self.bytes_downloaded += body.size
+            return body
+        raise ConnectorError(f"{what}: file {ref.name} of export job {job} could not be downloaded")
+
+    def _fresh_url(self, job: int, ref: FileRef, before: str | None, what: str) -> str:
+        for listed in self._list(job, before, what).files:
+            if listed.name == ref.name:
+                return listed.url
+        raise ConnectorError(f"{what}: file {ref.name} is no longer listed for export job {job}")
+
+    def _cancel(self, job: int, what: str) -> None:
+        try:
+            self.client.request(
+                f"/api/export/{job}",
+                None,
+                lambda r: True,
+                what=f"{what}, cancelling job {job}",
+                method="DELETE",
+                max_attempts=1,
+                even_if_aborted=True,
+            )
+        except (ConnectorError, Aborted, requests.RequestException):
+            LOGGER.warning(f"{what}: could not cancel export job {job}; the next sync cancels it")
+
+    # ------------------------------------------------------------------ jobs of an earlier sync
+
+    def adopt(self, runs: list[ExportRun], states: Mapping[str, Any]) -> None:
+        """Reuse or cancel the jobs an earlier run of this connector started and did not finish."""
+        recorded = {run.name: recorded_jobs(states.get(run.name)) for run in runs}
+        if not any(recorded.values()):
+            return
+        try:
+            listing = self.client.get_json(JOBS_PATH, what="export jobs of the earlier sync")
+        except ConnectorError as error:
+            LOGGER.warning(
+                f"could not list the export jobs of the earlier sync ({error.message}); leaving them be"
+            )
+            return
+        listed = listing.get("jobs") if isinstance(listing, dict) else None
+        states_by_id = {
+            j.get("id"): job_state(j.get("jobState")) for j in listed or [] if isinstance(j, dict)
+        }
+        for run in runs:
+            for job, window in recorded[run.name]:
+                state = states_by_id.get(job)
+                if state is None or state in (JobState.FAILED, JobState.CANCELLED):
+                    continue
+                if window.start == run.lower and window.end <= run.upper and run.reuse(job, window):
+                    LOGGER.info(
+                        f"{describe(run.name)}: reusing export job {job} of the earlier sync for window {window}"
+                    )
+                elif state in (JobState.QUEUED, JobState.RUNNING):
+                    LOGGER.info(
+                        f"{describe(run.name)}: cancelling export job {job} ({window}) left by the earlier sync"
+                    )
+                    self._cancel(job, describe(run.name))
+
+
+def first_poll_seconds() -> float:
+    """The first wait before polling a job (tests shorten it with the fake's short job latency)."""
+    raw = os.environ.get("ITERABLE_EXPORT_JOB_POLL_SECONDS", "").strip()
+    try:
+        value = float(raw) if raw else FIRST_POLL_SECONDS
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        from ..config import ConfigError
+
+        raise ConfigError(
+            "ITERABLE_EXPORT_JOB_POLL_SECONDS", f"must be a positive number of seconds, got {raw!r}"
+        )
+    return value
+
+
+def recorded_jobs(stream_state: Any) -> list[tuple[int, Window]]:
+    """The jobs a stream's state lists as started and not yet printed: ``[(job id, window)]``."""
+    jobs = stream_state.get("jobs") if isinstance(stream_state, Mapping) else None
+    found: list[tuple[int, Window]] = []
+    for entry in jobs if isinstance(jobs, list) else []:
+        try:
+            found.append(
+                (int(entry["id"]), Window(parse_rfc3339(entry["start"]), parse_rfc3339(entry["end"])))
+            )
+        except (KeyError, TypeError, ValueError):
+            continue  # an entry we cannot read is a job we cannot safely touch
+    return found
+
+
+def job_entry(job: int, window: Window) -> dict[str, Any]:
+    return {"id": job, "start": format_rfc3339(window.start), "end": format_rfc3339(window.end)}
+
+
+class _FallBack(Exception):
+    """The key may not use export jobs (auto mode): read this window through data.json."""
+
+
+class _Expired:
+    pass
+
+
+def _expired(status: int, response: requests.Response) -> _Expired | None:
+    if status == 403 and EXPIRED.encode() in response.content[:4000]:
+        return _Expired()
+    return None
