@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,25 +8,17 @@ from pathlib import Path
 import pytest
 import requests_mock
 
-from source_iterable import rate_limit
+from source_iterable.api import budgets
 
 from .builders import FakeClock
-
-RATE_ENV_VARS = ("ITERABLE_EXPORT_REQUESTS_PER_MINUTE", "ITERABLE_GETUSERS_REQUESTS_PER_MINUTE")
-HTTP_ENV_VARS = (
-    "ITERABLE_HTTP_CONNECT_TIMEOUT_SECONDS",
-    "ITERABLE_HTTP_READ_TIMEOUT_SECONDS",
-    "ITERABLE_BACKOFF_BASE_SECONDS",
-    "ITERABLE_BACKOFF_CAP_SECONDS",
-    "ITERABLE_RETRY_MAX_SECONDS",
-)
 
 
 @pytest.fixture(autouse=True)
 def isolated_process_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with no shared project limiters and no pacing or backoff knobs set."""
-    monkeypatch.setattr(rate_limit, "_PROJECTS", {})
-    for name in (*RATE_ENV_VARS, *HTTP_ENV_VARS):
+    """Each test starts with no shared project limiters and no pacing, backoff or polling knob set
+    (every ``ITERABLE_*`` variable of the environment is removed for the test)."""
+    monkeypatch.setattr(budgets, "_SHARED", {})
+    for name in [name for name in os.environ if name.startswith("ITERABLE_")]:
         monkeypatch.delenv(name, raising=False)
 
 

@@ -3,11 +3,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
-from airbyte_cdk.models import FailureType
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from airbyte_cdk.models import AirbyteMessageSerializer
+from airbyte_cdk.models import FailureType as CdkFailureType
 
-from source_iterable.config import ConfigError, parse_config, parse_start_date
+from source_iterable import protocol
+from source_iterable.api.errors import ConnectorError, FailureType
+from source_iterable.config import (
+    DEFAULT_READ_AHEAD_MB,
+    DEFAULT_READ_AHEAD_UNITS,
+    MAX_EXPORT_JOBS,
+    ConfigError,
+    parse_config,
+    parse_start_date,
+)
 
 from .builders import API_KEY, NOW, config_dict
 
@@ -38,6 +48,11 @@ def test_defaults_of_a_minimal_config() -> None:
     assert config.host == "api.iterable.com"
     assert config.window == timedelta(days=30)
     assert config.export_lag == timedelta(minutes=5)
+    assert config.export_api == "auto"
+    assert config.max_concurrent_export_jobs == MAX_EXPORT_JOBS == 4
+    assert config.adaptive_windows is True
+    assert config.read_ahead_units == DEFAULT_READ_AHEAD_UNITS == 8
+    assert config.read_ahead_mb == DEFAULT_READ_AHEAD_MB == 1024
 
 
 def test_window_and_lag_are_read_as_given() -> None:
@@ -81,6 +96,23 @@ BAD_VALUES: list[tuple[str, dict[str, Any]]] = [
     ("base_url", {"base_url": "https://h?x=1"}),
     ("base_url", {"base_url": "api.iterable.com"}),
     ("base_url", {"base_url": 8765}),
+    ("export_api", {"export_api": "bulk"}),
+    ("export_api", {"export_api": 1}),
+    ("export_api", {"export_api": ["sync"]}),
+    ("max_concurrent_export_jobs", {"max_concurrent_export_jobs": 0}),
+    ("max_concurrent_export_jobs", {"max_concurrent_export_jobs": 5}),
+    ("max_concurrent_export_jobs", {"max_concurrent_export_jobs": "2"}),
+    ("max_concurrent_export_jobs", {"max_concurrent_export_jobs": 2.0}),
+    ("max_concurrent_export_jobs", {"max_concurrent_export_jobs": True}),
+    ("adaptive_windows", {"adaptive_windows": "true"}),
+    ("adaptive_windows", {"adaptive_windows": 1}),
+    ("adaptive_windows", {"adaptive_windows": "no"}),
+    ("read_ahead_windows", {"read_ahead_windows": 0}),
+    ("read_ahead_windows", {"read_ahead_windows": "8"}),
+    ("read_ahead_windows", {"read_ahead_windows": False}),
+    ("read_ahead_mb", {"read_ahead_mb": 0}),
+    ("read_ahead_mb", {"read_ahead_mb": -512}),
+    ("read_ahead_mb", {"read_ahead_mb": 1.5}),
 ]
 
 
@@ -145,13 +177,66 @@ def test_host_is_the_origin_netloc() -> None:
 
 
 def test_config_error_is_a_config_error_trace() -> None:
-    with pytest.raises(AirbyteTracedException) as caught:
+    with pytest.raises(ConnectorError) as caught:
         parse_config(config_dict(api_key=""), NOW)
 
     error = caught.value
     assert isinstance(error, ConfigError)
     assert error.failure_type == FailureType.config_error
-    message = error.as_airbyte_message()
+    message = AirbyteMessageSerializer.load(
+        orjson.loads(protocol.error_trace(error.message, error.failure_type))
+    )
     assert message.trace is not None and message.trace.error is not None
-    assert message.trace.error.failure_type == FailureType.config_error
+    assert message.trace.error.failure_type == CdkFailureType.config_error
     assert "'api_key'" in message.trace.error.message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("auto", "auto"),
+        ("sync", "sync"),
+        ("ASYNC", "async"),
+        (" Sync ", "sync"),
+        ("", "auto"),
+        (None, "auto"),
+    ],
+)
+def test_export_api_is_one_of_three_paths_in_any_case(value: str | None, expected: str) -> None:
+    assert parse_config(config_dict(export_api=value), NOW).export_api == expected
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3, 4])
+def test_up_to_four_export_jobs_may_run_at_once(jobs: int) -> None:
+    assert parse_config(config_dict(max_concurrent_export_jobs=jobs), NOW).max_concurrent_export_jobs == jobs
+
+
+def test_more_export_jobs_than_iterable_runs_are_refused_with_the_range() -> None:
+    with pytest.raises(
+        ConfigError, match=r"must be between 1 and 4 \(Iterable runs at most 4 exports at once\), got 5"
+    ):
+        parse_config(config_dict(max_concurrent_export_jobs=5), NOW)
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_adaptive_windows_is_a_boolean(flag: bool) -> None:
+    assert parse_config(config_dict(adaptive_windows=flag), NOW).adaptive_windows is flag
+
+
+def test_read_ahead_is_read_as_given() -> None:
+    config = parse_config(config_dict(read_ahead_windows=2, read_ahead_mb=64), NOW)
+
+    assert (config.read_ahead_units, config.read_ahead_mb) == (2, 64)
+
+
+def test_a_setting_given_as_null_takes_its_default() -> None:
+    config = parse_config(
+        config_dict() | {"max_concurrent_export_jobs": None, "adaptive_windows": None, "read_ahead_mb": None},
+        NOW,
+    )
+
+    assert (config.max_concurrent_export_jobs, config.adaptive_windows, config.read_ahead_mb) == (
+        4,
+        True,
+        1024,
+    )

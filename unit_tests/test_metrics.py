@@ -19,7 +19,7 @@ from jsonschema import Draft7Validator, FormatChecker
 
 from integration_tests.fake_iterable.data import build_dataset
 from integration_tests.fake_iterable.metrics import metrics_csv
-from source_iterable import rate_limit
+from source_iterable.api.budgets import BUDGETS, project_limiters
 from source_iterable.metrics import (
     END_KEY,
     MAX_URI_LENGTH,
@@ -526,14 +526,18 @@ def test_a_record_with_a_non_numeric_cell_still_validates(schema: dict[str, Any]
 
 
 def test_the_10_per_minute_budget_is_declared_as_data(monkeypatch: pytest.MonkeyPatch) -> None:
-    # given the declared limits and no override
+    # given the declared budgets and no override
     monkeypatch.delenv("ITERABLE_METRICS_REQUESTS_PER_MINUTE", raising=False)
-    row = next(limit for limit in rate_limit.RATE_LIMITS if limit.path == METRICS_PATH)
+    [row] = [budget for budget in BUDGETS if f"GET {METRICS_PATH}" in budget.routes]
     # when a project's limiters are made, with and without the env var
-    default = rate_limit.ProjectLimiters().for_path(METRICS_PATH)
+    default = project_limiters("api.iterable.com", "key-a").for_request("GET", METRICS_PATH)
     monkeypatch.setenv("ITERABLE_METRICS_REQUESTS_PER_MINUTE", "600")
-    raised = rate_limit.ProjectLimiters().for_path(METRICS_PATH)
+    raised = project_limiters("api.iterable.com", "key-b").for_request("GET", METRICS_PATH)
     # then the row says 10 a minute under its env var, and the limiter follows it
-    assert row == rate_limit.RateLimit(METRICS_PATH, 10.0, "ITERABLE_METRICS_REQUESTS_PER_MINUTE")
+    assert (row.name, row.per_minute, row.env_var) == (
+        "campaign metrics",
+        10.0,
+        "ITERABLE_METRICS_REQUESTS_PER_MINUTE",
+    )
     assert default is not None and default.per_minute == 10.0 and default.capacity == 10
     assert raised is not None and raised.per_minute == 600.0

@@ -1,26 +1,24 @@
-"""The console script end to end, for the paths that need no server: spec and bad configs.
-
-All the subprocesses of this module are started at once and awaited together, so the module costs
-about as much as its slowest few runs.
-"""
+"""The console script: spec and bad configs end to end (subprocesses, started at once and awaited
+together), and unreadable input files through the commands in process."""
 
 from __future__ import annotations
 
+import gc
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from airbyte_cdk.entrypoint import AirbyteEntrypoint
-from airbyte_cdk.models import AirbyteLogMessage, AirbyteMessage, AirbyteRecordMessage, Level, Type
 
-from source_iterable.run import message_bytes, record_bytes
+from source_iterable.run import cdk_messages, read_command
 
 from .builders import API_KEY
 
@@ -32,7 +30,19 @@ BAD_CONFIGS: dict[str, dict[str, Any]] = {
     "region": {"api_key": API_KEY, "start_date": "2024-01-01", "region": "APAC"},
     "base_url": {"api_key": API_KEY, "start_date": "2024-01-01", "base_url": "ftp://x"},
 }
+# Settings only a sync reads: checked through read alone (it does not import the CDK, so it is cheap).
+BAD_SYNC_CONFIGS: dict[str, dict[str, Any]] = {
+    "export_api": {"api_key": API_KEY, "start_date": "2024-01-01", "export_api": "bulk"},
+    "max_concurrent_export_jobs": {
+        "api_key": API_KEY,
+        "start_date": "2024-01-01",
+        "max_concurrent_export_jobs": 5,
+    },
+}
 COMMANDS = ("check", "discover", "read")
+CASES = [(command, field) for command in COMMANDS for field in sorted(BAD_CONFIGS)] + [
+    ("read", field) for field in sorted(BAD_SYNC_CONFIGS)
+]
 
 
 @dataclass(frozen=True)
@@ -68,10 +78,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Run]
     started[("spec", "")] = subprocess.Popen(
         [script, "spec"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
-    for field, config in BAD_CONFIGS.items():
+    for field, config in {**BAD_CONFIGS, **BAD_SYNC_CONFIGS}.items():
         path = folder / f"{field}.json"
         path.write_text(json.dumps(config))
-        for command in COMMANDS:
+        for command in COMMANDS if field in BAD_CONFIGS else ("read",):
             args = [script, command, "--config", str(path)]
             if command == "read":
                 args += ["--catalog", str(catalog)]
@@ -95,8 +105,7 @@ def test_spec_prints_the_specification(runs: dict[tuple[str, str], Run]) -> None
     assert "Traceback" not in run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("field", sorted(BAD_CONFIGS))
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(("command", "field"), CASES)
 def test_a_bad_field_ends_in_a_config_error_trace_naming_it(
     runs: dict[tuple[str, str], Run], command: str, field: str
 ) -> None:
@@ -127,69 +136,102 @@ def test_every_stdout_line_is_a_protocol_message(runs: dict[tuple[str, str], Run
             assert isinstance(json.loads(line), dict), (key, line)
 
 
-# --- the fast RECORD serialiser ---------------------------------------------------------------
+# ------------------------------------------------------------------ unreadable files, in process
 
 
-def record_message(data: dict[str, Any], namespace: str | None = None) -> AirbyteMessage:
-    return AirbyteMessage(
-        type=Type.RECORD,
-        record=AirbyteRecordMessage(
-            stream="email_send", data=data, emitted_at=1710072000000, namespace=namespace
-        ),
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "config.json").write_text(json.dumps({"api_key": API_KEY, "start_date": "2024-01-01"}))
+    (tmp_path / "catalog.json").write_text(json.dumps({"streams": []}))
+    (tmp_path / "broken.json").write_text('{"streams": [')
+    return tmp_path
+
+
+@pytest.fixture
+def collector_settings() -> Iterator[None]:
+    """``read`` tunes the garbage collector for the process it runs in; put it back for the others."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+def read_lines(argv: list[str]) -> tuple[int, list[dict[str, Any]]]:
+    out = io.BytesIO()
+    code = read_command(argv, out)
+    return code, [orjson.loads(line) for line in out.getvalue().splitlines()]
+
+
+def only_trace(found: list[dict[str, Any]]) -> dict[str, Any]:
+    [trace] = [m for m in found if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
+    error: dict[str, Any] = trace["trace"]["error"]
+    return error
+
+
+@pytest.mark.parametrize(
+    ("option", "argv"),
+    [
+        ("--config", ["--config", "missing.json", "--catalog", "catalog.json"]),
+        ("--catalog", ["--config", "config.json", "--catalog", "broken.json"]),
+        ("--state", ["--config", "config.json", "--catalog", "catalog.json", "--state", "broken.json"]),
+        ("--state", ["--config", "config.json", "--catalog", "catalog.json", "--state", "missing.json"]),
+    ],
+)
+def test_read_reports_a_file_it_cannot_use_as_a_config_error_naming_the_option(
+    files: Path, collector_settings: None, option: str, argv: list[str]
+) -> None:
+    # given paths in the test's folder
+    paths = [str(files / arg) if arg.endswith(".json") else arg for arg in argv]
+
+    # when
+    code, found = read_lines(paths)
+
+    # then one config_error trace names the option and the file, and nothing else is printed
+    assert code == 1
+    assert len(found) == 1
+    error = only_trace(found)
+    assert error["failure_type"] == "config_error"
+    assert error["message"].startswith(f"Invalid configuration: '{option}' file ")
+    assert "could not be used" in error["message"]
+
+
+def test_read_reports_a_catalog_that_is_not_a_configured_catalog(
+    files: Path, collector_settings: None
+) -> None:
+    (files / "list.json").write_text("[]")
+
+    code, found = read_lines(["--config", str(files / "config.json"), "--catalog", str(files / "list.json")])
+
+    assert code == 1
+    error = only_trace(found)
+    assert (
+        error["failure_type"] == "config_error"
+        and "'--catalog' must be a configured catalog" in error["message"]
     )
 
 
-RECORDS = [
-    pytest.param(
-        {
-            "email": "raj.k@example.org",
-            "createdAt": "2024-03-06T15:47:02Z",
-            "campaignId": 7013000,
-            "transactionalData": {
-                "orderId": "A-1001",
-                "total": 59.9,
-                "items": [{"sku": "sku-1001", "note": None}],
-            },
-            "isVip": False,
-            "city": "São Paulo ✓",
-        },
-        id="export-row",
-    ),
-    pytest.param({"email": "a@example.com", "big": 2**53 + 1, "neg": -1.25e-7}, id="numbers"),
-    pytest.param({}, id="empty"),
-]
+def test_read_with_an_empty_catalog_succeeds_without_a_request(files: Path, collector_settings: None) -> None:
+    code, found = read_lines(
+        ["--config", str(files / "config.json"), "--catalog", str(files / "catalog.json")]
+    )
+
+    assert code == 0
+    assert {m["type"] for m in found} == {"LOG"}
 
 
-@pytest.mark.parametrize("data", RECORDS)
-@pytest.mark.parametrize("namespace", [None, "iterable"])
-def test_record_bytes_is_the_json_the_cdk_writes(data: dict[str, Any], namespace: str | None) -> None:
-    message = record_message(data, namespace)
+def test_check_reports_an_unreadable_config_as_a_failed_connection(files: Path) -> None:
+    found = [orjson.loads(line) for line in cdk_messages(["check", "--config", str(files / "missing.json")])]
 
-    line = record_bytes(message)
-
-    assert line.endswith(b"\n") and line.count(b"\n") == 1
-    assert orjson.loads(line) == json.loads(AirbyteEntrypoint.airbyte_message_to_string(message))
+    error = only_trace(found)
+    assert error["failure_type"] == "config_error" and "'--config' file" in error["message"]
+    [status] = [m for m in found if m["type"] == "CONNECTION_STATUS"]
+    assert status["connectionStatus"]["status"] == "FAILED"
 
 
-def test_message_bytes_uses_the_fast_path_for_records() -> None:
-    record = record_message({"email": "a@example.com"})
+def test_discover_raises_an_unreadable_config_as_a_config_error(files: Path) -> None:
+    from source_iterable.config import ConfigError
 
-    assert message_bytes(record) == record_bytes(record)
+    with pytest.raises(ConfigError) as caught:
+        list(cdk_messages(["discover", "--config", str(files / "broken.json")]))
 
-
-def test_a_record_orjson_cannot_encode_falls_back_to_the_cdk() -> None:
-    # given an integer beyond 64 bits, which orjson refuses and the CDK's fallback writes
-    record = record_message({"email": "a@example.com", "huge": 2**70})
-    with pytest.raises(TypeError):
-        record_bytes(record)
-
-    line = message_bytes(record)
-
-    assert json.loads(line) == json.loads(AirbyteEntrypoint.airbyte_message_to_string(record))
-    assert json.loads(line)["record"]["data"]["huge"] == 2**70
-
-
-def test_other_messages_are_written_by_the_cdk_serialiser() -> None:
-    log = AirbyteMessage(type=Type.LOG, log=AirbyteLogMessage(level=Level.INFO, message="hello"))
-
-    assert message_bytes(log) == (AirbyteEntrypoint.airbyte_message_to_string(log) + "\n").encode()
+    assert caught.value.field == "--config"

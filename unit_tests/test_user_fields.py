@@ -8,12 +8,11 @@ from typing import Any
 
 import jsonschema
 import pytest
-import requests
 import requests_mock
 
+from source_iterable.api.budgets import project_limiters
 from source_iterable.catalog import STREAMS_BY_NAME
-from source_iterable.export_streams import UsersExportStream
-from source_iterable.rate_limit import ProjectLimiters
+from source_iterable.source import SourceIterable, UsersStream
 from source_iterable.transforms import UNPARSED_DATES_FIELD
 from source_iterable.user_fields import (
     GET_FIELDS_ATTEMPTS,
@@ -30,7 +29,16 @@ from source_iterable.user_fields import (
     value_schema,
 )
 
-from .builders import API_KEY, BASE_URL, GENERIC_ERROR_BODY, NOW, FakeClock, iterable_config, make_client
+from .builders import (
+    API_KEY,
+    BASE_URL,
+    GENERIC_ERROR_BODY,
+    NOW,
+    FakeClock,
+    client,
+    config_dict,
+    iterable_config,
+)
 from .rfc3339 import FORMAT_CHECKER
 
 FIELDS_URL = BASE_URL + GET_FIELDS_PATH
@@ -433,7 +441,7 @@ def test_the_fetch_returns_the_fields(api: requests_mock.Mocker, clock: FakeCloc
     api.get(FIELDS_URL, json=GET_FIELDS_BODY)
 
     # when
-    lookup = fetch_user_fields(make_client(clock))
+    lookup = fetch_user_fields(client(clock, iterable_config()))
 
     # then
     assert lookup.failure is None
@@ -449,7 +457,7 @@ def test_a_persistent_500_is_a_failure_reason_after_the_retries(
     api.get(FIELDS_URL, status_code=500, json=GENERIC_ERROR_BODY)
 
     # when
-    lookup = fetch_user_fields(make_client(clock))
+    lookup = fetch_user_fields(client(clock, iterable_config()))
 
     # then
     assert lookup.fields is None and lookup.failure is not None
@@ -464,7 +472,7 @@ def test_a_403_is_a_failure_reason_without_retries(api: requests_mock.Mocker, cl
     api.get(FIELDS_URL, status_code=403, json=FORBIDDEN_BODY)
 
     # when
-    lookup = fetch_user_fields(make_client(clock))
+    lookup = fetch_user_fields(client(clock, iterable_config()))
 
     # then
     assert lookup.fields is None
@@ -487,7 +495,7 @@ def test_a_200_that_is_not_a_field_list_is_a_failure_reason(
     api.get(FIELDS_URL, status_code=200, **response)
 
     # when
-    lookup = fetch_user_fields(make_client(clock))
+    lookup = fetch_user_fields(client(clock, iterable_config()))
 
     # then
     assert lookup.fields is None
@@ -499,7 +507,7 @@ def test_an_unexpected_error_is_a_failure_reason_too(api: requests_mock.Mocker, 
     api.get(FIELDS_URL, exc=RuntimeError(f"socket layer broke with key {API_KEY}"))
 
     # when
-    lookup = fetch_user_fields(make_client(clock))
+    lookup = fetch_user_fields(client(clock, iterable_config()))
 
     # then nothing escapes, and the key is not in the reason
     assert lookup.fields is None
@@ -512,7 +520,7 @@ def test_an_echoed_key_never_reaches_the_failure_reason(api: requests_mock.Mocke
     api.get(FIELDS_URL, status_code=401, json={"msg": f"Invalid API key {API_KEY}", "code": "BadApiKey"})
 
     # when
-    lookup = fetch_user_fields(make_client(clock))
+    lookup = fetch_user_fields(client(clock, iterable_config()))
 
     # then
     assert lookup.failure is not None and "BadApiKey" in lookup.failure
@@ -520,56 +528,55 @@ def test_an_echoed_key_never_reaches_the_failure_reason(api: requests_mock.Mocke
 
 
 def test_getfields_has_its_own_budget_of_180_a_minute() -> None:
-    limiter = ProjectLimiters().for_path(GET_FIELDS_PATH)
+    limiter = project_limiters("api.iterable.com", API_KEY).for_request("GET", GET_FIELDS_PATH)
 
-    assert limiter is not None and limiter.per_minute == 180.0
+    assert limiter is not None and limiter.name == "getFields" and limiter.per_minute == 180.0
 
 
-# --- the users stream -----------------------------------------------------------------------------
+# --- the users stream in discover (the CDK wiring) -----------------------------------------------
 
 
 @pytest.fixture
-def users(clock: FakeClock) -> UsersExportStream:
-    config = iterable_config()
-    return UsersExportStream(STREAMS_BY_NAME["users"], make_client(clock, config), config, lambda: NOW)
+def users() -> UsersStream:
+    return UsersStream(STREAMS_BY_NAME["users"], config_dict())
 
 
-def test_the_schema_does_no_io_until_discover_asks(
-    api: requests_mock.Mocker, users: UsersExportStream, static: dict[str, Any]
-) -> None:
+def test_declaring_the_streams_does_no_io(api: requests_mock.Mocker) -> None:
     # given
     api.get(FIELDS_URL, json=GET_FIELDS_BODY)
 
-    # when the schema is asked for before discover
-    before = users.get_json_schema()
+    # when the source lists its streams
+    streams = SourceIterable(now=lambda: NOW).streams(config_dict())
 
-    # then it is the static one, and nothing was requested
-    assert before["properties"] == static["properties"]
+    # then the users stream is the one that follows getFields, and nothing was requested yet
+    assert [type(s) for s in streams if s.name == "users"] == [UsersStream]
     assert api.call_count == 0
 
 
-def test_discover_calls_getfields_once_and_warns_about_the_case_collisions(
-    api: requests_mock.Mocker, users: UsersExportStream, caplog: pytest.LogCaptureFixture
+def test_discover_calls_getfields_once_and_warns_about_the_case_collisions_once(
+    api: requests_mock.Mocker, users: UsersStream, caplog: pytest.LogCaptureFixture
 ) -> None:
     # given
     api.get(FIELDS_URL, json=GET_FIELDS_BODY)
 
-    # when
+    # when the stream is described twice
     with caplog.at_level(logging.WARNING, logger="airbyte"):
         stream = users.as_airbyte_stream()
-        users.as_airbyte_stream()
+        again = users.as_airbyte_stream()
 
-    # then
+    # then getFields was called once, the schema is typed, and the collision is told once
     assert api.call_count == 1
+    assert api.request_history[0].headers["Api-Key"] == API_KEY
     assert types_of(stream.json_schema["properties"]["loyaltyPoints"]) == ["integer", "null"]
+    assert again.json_schema == stream.json_schema
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 2  # one per as_airbyte_stream, each naming the pair
+    assert len(warnings) == 1
     assert "'CustomerId' / 'customerId'" in warnings[0]
 
 
 def test_discover_falls_back_to_the_static_schema_with_one_warning(
     api: requests_mock.Mocker,
-    users: UsersExportStream,
+    users: UsersStream,
     static: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -585,45 +592,4 @@ def test_discover_falls_back_to_the_static_schema_with_one_warning(
     [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "custom fields are not typed" in warning.getMessage() and "HTTP 403" in warning.getMessage()
     assert warning.exc_info is None
-
-
-def test_a_sync_converts_the_date_fields_getfields_reports(
-    api: requests_mock.Mocker, users: UsersExportStream, static: dict[str, Any]
-) -> None:
-    # given
-    api.get(FIELDS_URL, json=GET_FIELDS_BODY)
-
-    # when the sync starts, with the static schema in its catalog
-    users.prepare_sync(static)
-
-    # then the stream's transform converts them, and getFields was called once
-    assert users.spec.transform.date_paths == date_paths(
-        parse_get_fields(GET_FIELDS_BODY), static["properties"]
-    )
-    assert users.spec.transform.renames == USERS_RENAMES
-    assert api.call_count == 1
-    record = users.spec.transform({"lastPurchaseDate": "2024-02-01 10:00:00 +00:00", "Industry": "Retail"})
-    assert record == {"lastPurchaseDate": "2024-02-01T10:00:00Z", "_industry": "Retail"}
-
-
-def test_without_a_field_list_a_sync_takes_its_date_fields_from_the_catalog(
-    api: requests_mock.Mocker,
-    users: UsersExportStream,
-    static: dict[str, Any],
-    schema: dict[str, Any],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # given getFields fails during the sync, and the catalog holds the schema discover built
-    api.get(FIELDS_URL, exc=requests.exceptions.ConnectTimeout("connect timeout"))
-
-    # when
-    with caplog.at_level(logging.WARNING, logger="airbyte"):
-        users.prepare_sync(schema)
-
-    # then
-    assert users.spec.transform.date_paths == date_paths(
-        parse_get_fields(GET_FIELDS_BODY), static["properties"]
-    )
-    [warning] = [r.getMessage() for r in caplog.records if "field list could not be read" in r.getMessage()]
-    assert "membership.since" in warning
-    assert users.get_json_schema() == schema  # the sync's schema is the catalog's
+    assert API_KEY not in warning.getMessage()

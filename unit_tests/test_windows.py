@@ -7,7 +7,14 @@ import pytest
 
 from source_iterable.windows import (
     DEFAULT_SPLIT_FLOOR,
+    LARGE_BYTES,
+    LARGE_ROWS,
+    MAX_WINDOW,
+    MIN_WINDOW,
+    SMALL_BYTES,
+    SMALL_ROWS,
     Window,
+    WindowSizer,
     api_datetime,
     date_windows,
     export_upper_bound,
@@ -108,3 +115,67 @@ def test_window_width_and_text() -> None:
 
     assert window.width == timedelta(hours=25)
     assert str(window) == "[2024-01-01T00:00:00Z, 2024-01-02T01:00:00Z)"
+
+
+# --- adaptive window sizing ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "body_bytes", "split", "truncated", "days"),
+    [
+        (0, 0, False, False, 40),  # empty: four times as wide
+        (SMALL_ROWS - 1, SMALL_BYTES - 1, False, False, 20),  # small in rows and bytes: twice
+        (SMALL_ROWS - 1, SMALL_BYTES, False, False, 10),  # not small in bytes: kept
+        (SMALL_ROWS, 1, False, False, 10),  # not small in rows: kept
+        (LARGE_ROWS, LARGE_BYTES, False, False, 10),  # at the large thresholds: kept
+        (LARGE_ROWS + 1, 1, False, False, 5),  # large in rows: half
+        (1, LARGE_BYTES + 1, False, False, 5),  # large in bytes: half
+        (0, 0, True, False, 5),  # split: half, whatever it held
+        (0, 0, False, True, 5),  # truncated: half
+    ],
+)
+def test_the_next_window_follows_what_the_last_one_held(
+    rows: int, body_bytes: int, split: bool, truncated: bool, days: int
+) -> None:
+    sizer = WindowSizer(timedelta(days=10))
+
+    sizer.observe(rows, body_bytes, split, truncated)
+
+    assert sizer.width == timedelta(days=days)
+
+
+def test_windows_grow_to_a_year_at_most_and_shrink_to_an_hour_at_least() -> None:
+    growing = WindowSizer(timedelta(days=200))
+    growing.observe(0, 0)
+    shrinking = WindowSizer(timedelta(minutes=90))
+    shrinking.observe(LARGE_ROWS + 1, 0)
+
+    assert growing.width == MAX_WINDOW == timedelta(days=365)
+    assert shrinking.width == MIN_WINDOW == timedelta(hours=1)
+
+
+def test_a_halved_window_stays_in_whole_seconds() -> None:
+    sizer = WindowSizer(timedelta(hours=2, seconds=3))
+    sizer.observe(0, 0, split=True)
+    assert sizer.width == timedelta(hours=1, seconds=1)
+
+
+def test_fixed_windows_ignore_what_they_held() -> None:
+    sizer = WindowSizer(timedelta(days=30), adaptive=False)
+    for rows in (0, LARGE_ROWS + 1):
+        sizer.observe(rows, 0, split=True)
+    assert sizer.width == timedelta(days=30)
+
+
+def test_the_next_window_starts_where_asked_and_is_cut_at_the_upper_bound() -> None:
+    sizer = WindowSizer(timedelta(days=3))
+
+    assert sizer.next_window(utc(2024, 1, 1), utc(2024, 1, 10)) == Window(utc(2024, 1, 1), utc(2024, 1, 4))
+    assert sizer.next_window(utc(2024, 1, 8), utc(2024, 1, 10)) == Window(utc(2024, 1, 8), utc(2024, 1, 10))
+    assert sizer.next_window(utc(2024, 1, 10), utc(2024, 1, 10)) is None
+    assert sizer.next_window(utc(2024, 1, 11), utc(2024, 1, 10)) is None
+    # whole seconds at both ends
+    start = utc(2024, 1, 1).replace(microsecond=900_000)
+    assert sizer.next_window(start, utc(2024, 1, 2).replace(microsecond=5)) == Window(
+        utc(2024, 1, 1), utc(2024, 1, 2)
+    )

@@ -145,14 +145,22 @@ class Limiter:
     """
 
     def __init__(
-        self, name: str, per_minute: float, clock: Clock = time.monotonic, waiter: Waiter = _wait
+        self,
+        name: str,
+        requests: float,
+        clock: Clock = time.monotonic,
+        waiter: Waiter = _wait,
+        *,
+        per_seconds: float = 60.0,
     ) -> None:
-        if per_minute <= 0:
-            raise ValueError("per_minute must be positive")
+        """``requests`` per ``per_seconds`` (a minute unless said otherwise)."""
+        if requests <= 0 or per_seconds <= 0:
+            raise ValueError("a budget needs a positive number of requests per positive seconds")
         self.name = name
-        self.per_minute = per_minute
-        self.capacity = max(1, math.floor(per_minute)) if per_minute >= 1 else 1
-        self.window = 60.0 * self.capacity / per_minute
+        self.per_minute = requests * 60.0 / per_seconds
+        self.capacity = max(1, math.floor(requests))
+        # 1 a second is a window of 1 s, not 60 a minute: a burst of 60 would meet 429s.
+        self.window = per_seconds * self.capacity / requests
         self.margin = margin_for(self.window)
         self._clock = clock
         self._waiter = waiter
@@ -219,6 +227,22 @@ class Limiter:
                 self._confirmed = True
             self._condition.notify_all()
 
+    def seconds_for(self, requests: int) -> float:
+        """The least time from now until ``requests`` more calls have all started, given the calls
+        already in the window (and a window closed by a 429)."""
+        with self._condition:
+            now = self._clock()
+            self._delay(now)  # forget the starts that left the window
+            horizon = self.window + self.margin
+            starts = list(self._starts)
+            last = now
+            for _ in range(requests):
+                last = max(now, self._closed_until)
+                if len(starts) >= self.capacity:
+                    last = max(last, starts[-self.capacity] + horizon)
+                starts.append(last)
+            return last - now
+
     def minimum_seconds(self, requests: int) -> float:
         """The least time ``requests`` calls can take at this rate, starting with an open window."""
         if requests <= self.capacity:
@@ -277,12 +301,12 @@ _SHARED: dict[tuple[str, str, str], Limiter] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def rate_of(budget: Budget) -> float:
-    """The budget's rate per minute, or the environment's override of it."""
+def rate_of(budget: Budget) -> tuple[float, float]:
+    """``(requests, per seconds)`` of the budget, or the environment's override (in its own unit)."""
     if budget.env_var is None:
-        return budget.per_minute
+        return float(budget.requests), budget.per_seconds
     default = budget.requests * budget.env_per_seconds / budget.per_seconds
-    return env_rate(budget.env_var, default) * 60.0 / budget.env_per_seconds
+    return env_rate(budget.env_var, default), budget.env_per_seconds
 
 
 def project_limiters(host: str, api_key: str, budgets: tuple[Budget, ...] = BUDGETS) -> Limiters:
@@ -295,6 +319,7 @@ def project_limiters(host: str, api_key: str, budgets: tuple[Budget, ...] = BUDG
             owner = project if budget.scope is Scope.PROJECT else "*"
             key = (host, owner, budget.name)
             if key not in _SHARED:
-                _SHARED[key] = Limiter(budget.name, rate_of(budget))
+                requests, per_seconds = rate_of(budget)
+                _SHARED[key] = Limiter(budget.name, requests, per_seconds=per_seconds)
             found[budget.name] = _SHARED[key]
     return Limiters(found, budgets)

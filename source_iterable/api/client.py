@@ -162,6 +162,9 @@ class IterableClient:
                     params=params,
                     json=json,
                     headers=self.headers_for(target),
+                    # requests keeps custom headers across a redirect to another host: a keyed call
+                    # must not follow one, or the key would leave Iterable.
+                    allow_redirects=not keyed,
                     stream=stream,
                     timeout=(self.settings.connect_timeout, self.settings.read_timeout),
                 )

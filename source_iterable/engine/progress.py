@@ -149,7 +149,7 @@ class Progress:
                 continue
             made = limiter.requests - self._requests_at_start.get(need.budget, 0)
             remaining = max(0, need.requests - made)
-            seconds = limiter.minimum_seconds(remaining + limiter.capacity) if remaining else 0.0
+            seconds = limiter.seconds_for(remaining)  # a lower bound: the calls already in the window count
             if best is None or seconds > best[1]:
                 best = (need.budget, seconds, remaining)
         return best

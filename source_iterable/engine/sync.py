@@ -267,16 +267,17 @@ class Sync:
                 continue
             if run.ready or track.outstanding or not run.planning_done() or track.next_index < run.planned:
                 continue
+            error = run.final_error()
+            if error is not None:
+                # No terminal STATE: a full refresh that lost a list has not completed.
+                track.error = error
+                self._fail(track)
+                continue
             final = run.final_state()
             if final is not None:
                 self._out.message(protocol.state(track.name, final, track.since_state))
                 track.since_state = 0
-            error = run.final_error()
-            if error is not None:
-                track.error = error
-                self._fail(track)
-            else:
-                self._end(track, Status.COMPLETE)
+            self._end(track, Status.COMPLETE)
 
     def _fail(self, track: Track) -> None:
         error = track.error or ConnectorError(f"stream '{track.name}' failed")

@@ -1,59 +1,48 @@
+"""``readers/resources.py``: JSON resources, paged resources filtered on the client, and the metadata
+fan-out, driven unit by unit (``builders.drive``) or through the engine."""
+
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+import logging
 from typing import Any
 
 import pytest
 import requests_mock
-from airbyte_cdk.models import FailureType, SyncMode
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
+from source_iterable.api.errors import ConnectorError, FailureType
 from source_iterable.catalog import STREAMS_BY_NAME
-from source_iterable.errors import ApiError
-from source_iterable.http import HttpSettings
-from source_iterable.resource_streams import (
-    JsonResourceStream,
-    ListMembersStream,
-    MetadataStream,
-    PagedResourceStream,
-)
-from source_iterable.stream_base import IterableStream
+from source_iterable.engine.lanes import RESOURCES
+from source_iterable.engine.units import Verdict
+from source_iterable.readers.context import SyncContext
+from source_iterable.readers.resources import JsonResourceRun, MetadataRun, PagedResourceRun
+from source_iterable.state import NO_CURSOR, parse_bookmark
 
 from .builders import (
-    BAD_API_KEY_BODY,
     BASE_URL,
-    GENERIC_ERROR_BODY,
     NOT_FOUND_BODY,
-    NOW,
     FakeClock,
+    context,
+    drive,
     iterable_config,
-    make_client,
+    kinds_of,
     query_of,
+    records_of,
+    run_engine,
+    states_of,
 )
 
 START_DATE_MS = 1709251200000  # 2024-03-01T00:00:00Z, the builders' start_date
 
 
-def build(
-    kind: type[IterableStream], name: str, clock: FakeClock, settings: HttpSettings | None = None
-) -> Any:
-    config = iterable_config()
-    return kind(STREAMS_BY_NAME[name], make_client(clock, config, settings=settings), config, lambda: NOW)
+def ctx_of(clock: FakeClock, threaded: bool = False) -> SyncContext:
+    return context(clock, iterable_config(), threaded=threaded)
 
 
-def drain(records: Iterable[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], Exception | None]:
-    """Every record the stream emits, and the exception it ends with (if any)."""
-    out: list[Mapping[str, Any]] = []
-    try:
-        for record in records:
-            out.append(record)
-    except Exception as error:
-        return out, error
-    return out, None
+def json_run(clock: FakeClock, name: str) -> JsonResourceRun:
+    return JsonResourceRun(STREAMS_BY_NAME[name], ctx_of(clock))
 
 
-# --- JSON resources ---------------------------------------------------------------------------
+# ------------------------------------------------------------------ JSON resources
 
 
 def test_channels_are_emitted_as_sent(api: requests_mock.Mocker, clock: FakeClock) -> None:
@@ -67,10 +56,14 @@ def test_channels_are_emitted_as_sent(api: requests_mock.Mocker, clock: FakeCloc
         },
     ]
     api.get(BASE_URL + "/api/channels", json={"channels": channels})
+    run = json_run(clock, "channels")
+    assert [unit.lane for unit in run.ready] == [RESOURCES] and run.plan().requests == {RESOURCES: 1}
 
-    records = list(build(JsonResourceStream, "channels", clock).read_records(SyncMode.full_refresh))
+    driven = drive(run)
 
-    assert records == channels
+    assert driven.records == channels
+    assert driven.final_state == NO_CURSOR
+    assert api.call_count == 1
 
 
 def test_lists_created_at_becomes_rfc3339(api: requests_mock.Mocker, clock: FakeClock) -> None:
@@ -90,7 +83,7 @@ def test_lists_created_at_becomes_rfc3339(api: requests_mock.Mocker, clock: Fake
         },
     )
 
-    records = list(build(JsonResourceStream, "lists", clock).read_records(SyncMode.full_refresh))
+    records = drive(json_run(clock, "lists")).records
 
     assert records == [
         {
@@ -128,7 +121,7 @@ def test_message_types_created_and_updated_become_rfc3339(
         },
     )
 
-    [record] = build(JsonResourceStream, "message_types", clock).read_records(SyncMode.full_refresh)
+    [record] = drive(json_run(clock, "message_types")).records
 
     assert record == {
         "id": 52002,
@@ -141,19 +134,22 @@ def test_message_types_created_and_updated_become_rfc3339(
 
 
 @pytest.mark.parametrize("payload", [{"data": []}, {"channels": None}, [], {"channels": {"id": 1}}])
-def test_a_body_missing_the_data_array_raises(
+def test_a_body_missing_the_data_array_fails_the_stream(
     api: requests_mock.Mocker, clock: FakeClock, payload: Any
 ) -> None:
     api.get(BASE_URL + "/api/channels", json=payload)
 
-    with pytest.raises(AirbyteTracedException) as caught:
-        list(build(JsonResourceStream, "channels", clock).read_records(SyncMode.full_refresh))
+    driven = drive(json_run(clock, "channels"))
 
-    assert "no 'channels' array" in caught.value.message
-    assert "stream 'channels'" in caught.value.message
+    [(_, error, verdict)] = driven.failures
+    assert "no 'channels' array" in error.message
+    assert "stream 'channels'" in error.message
+    assert error.failure_type is FailureType.system_error
+    assert verdict is Verdict.FAIL_STREAM
+    assert driven.records == []
 
 
-# --- paged resources: campaigns and templates ---------------------------------------------
+# ------------------------------------------------------------------ paged resources: campaigns and templates
 
 
 def campaign(campaign_id: int, updated_at: int) -> dict[str, Any]:
@@ -188,17 +184,24 @@ class CampaignPages:
 
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(PagedResourceStream, "page_size", 2)
+    monkeypatch.setattr(PagedResourceRun, "page_size", 2)
     return 2
 
 
-def campaigns_stream(clock: FakeClock) -> PagedResourceStream:
-    stream: PagedResourceStream = build(PagedResourceStream, "campaigns", clock)
-    return stream
+def campaigns_run(
+    clock: FakeClock, incremental: bool = False, bookmark: str | None = None, ctx: SyncContext | None = None
+) -> PagedResourceRun:
+    state = {"updatedAt": bookmark} if bookmark else None
+    return PagedResourceRun(
+        STREAMS_BY_NAME["campaigns"],
+        ctx or ctx_of(clock),
+        incremental,
+        parse_bookmark("campaigns", "updatedAt", state),
+    )
 
 
 def test_default_page_size_is_the_api_maximum() -> None:
-    assert PagedResourceStream.page_size == 1000
+    assert PagedResourceRun.page_size == 1000
 
 
 def test_a_full_page_asks_for_the_next_and_a_short_page_stops(
@@ -207,7 +210,7 @@ def test_a_full_page_asks_for_the_next_and_a_short_page_stops(
     pages = CampaignPages([campaign(i, 1709740000000 + i) for i in range(1, 4)])
     api.get(BASE_URL + "/api/campaigns", json=pages)
 
-    records = list(campaigns_stream(clock).read_records(SyncMode.full_refresh))
+    records = drive(campaigns_run(clock)).records
 
     assert [r["id"] for r in records] == [1, 2, 3]
     assert pages.pages == [(1, 2), (2, 2)]
@@ -219,7 +222,7 @@ def test_an_empty_page_after_full_pages_stops(
     pages = CampaignPages([campaign(i, 1709740000000 + i) for i in range(1, 5)])
     api.get(BASE_URL + "/api/campaigns", json=pages)
 
-    records = list(campaigns_stream(clock).read_records(SyncMode.full_refresh))
+    records = drive(campaigns_run(clock)).records
 
     assert [r["id"] for r in records] == [1, 2, 3, 4]
     assert pages.pages == [(1, 2), (2, 2), (3, 2)]
@@ -231,17 +234,33 @@ def test_paging_stops_when_the_total_count_is_reached(
     pages = CampaignPages([campaign(i, 1709740000000 + i) for i in range(1, 5)], with_total=True)
     api.get(BASE_URL + "/api/campaigns", json=pages)
 
-    records = list(campaigns_stream(clock).read_records(SyncMode.full_refresh))
+    records = drive(campaigns_run(clock)).records
 
     assert [r["id"] for r in records] == [1, 2, 3, 4]
     assert pages.pages == [(1, 2), (2, 2)]
+
+
+def test_a_campaign_listed_on_two_pages_is_emitted_once(
+    api: requests_mock.Mocker, clock: FakeClock, small_pages: int
+) -> None:
+    # given a campaign created during the read, which shifts campaign 2 onto the next page too
+    api.get(
+        BASE_URL + "/api/campaigns",
+        [
+            {"json": {"campaigns": [campaign(1, 1), campaign(2, 2)]}},
+            {"json": {"campaigns": [campaign(2, 2), campaign(3, 3)]}},
+            {"json": {"campaigns": []}},
+        ],
+    )
+
+    assert [r["id"] for r in drive(campaigns_run(clock)).records] == [1, 2, 3]
 
 
 def test_campaign_times_become_rfc3339(api: requests_mock.Mocker, clock: FakeClock) -> None:
     item = {**campaign(7012345, 1709740000123), "startAt": 1709740000120, "endedAt": 1710000000000}
     api.get(BASE_URL + "/api/campaigns", json={"campaigns": [item], "totalCampaignsCount": 1})
 
-    [record] = campaigns_stream(clock).read_records(SyncMode.full_refresh)
+    [record] = drive(campaigns_run(clock)).records
 
     assert record["createdAt"] == "2024-03-05T15:58:41.000Z"
     assert record["updatedAt"] == "2024-03-06T15:46:40.123Z"
@@ -254,12 +273,11 @@ def test_first_incremental_sync_keeps_records_updated_at_or_after_start_date(
 ) -> None:
     items = [campaign(1, START_DATE_MS - 1), campaign(2, START_DATE_MS), campaign(3, 1709740000123)]
     api.get(BASE_URL + "/api/campaigns", json={"campaigns": items})
-    stream = campaigns_stream(clock)
 
-    records = list(stream.read_records(SyncMode.incremental))
+    driven = drive(campaigns_run(clock, incremental=True))
 
-    assert [r["id"] for r in records] == [2, 3]
-    assert stream.state == {"updatedAt": "2024-03-06T15:46:40.123Z"}
+    assert [r["id"] for r in driven.records] == [2, 3]
+    assert driven.final_state == {"updatedAt": "2024-03-06T15:46:40.123Z"}
 
 
 def test_later_incremental_sync_keeps_records_updated_after_the_bookmark(
@@ -268,51 +286,53 @@ def test_later_incremental_sync_keeps_records_updated_after_the_bookmark(
     # given a bookmark at campaign 2's update time
     items = [campaign(1, 1709740000000), campaign(2, 1709740000123), campaign(3, 1709740000124)]
     api.get(BASE_URL + "/api/campaigns", json={"campaigns": items})
-    stream = campaigns_stream(clock)
-    stream.state = {"updatedAt": "2024-03-06T15:46:40.123000Z"}
 
-    records = list(stream.read_records(SyncMode.incremental))
+    driven = drive(campaigns_run(clock, incremental=True, bookmark="2024-03-06T15:46:40.123000Z"))
 
-    assert [r["id"] for r in records] == [3]
-    assert stream.state == {"updatedAt": "2024-03-06T15:46:40.124Z"}
+    assert [r["id"] for r in driven.records] == [3]
+    assert driven.final_state == {"updatedAt": "2024-03-06T15:46:40.124Z"}
 
 
 def test_an_incremental_sync_with_nothing_new_keeps_the_bookmark(
     api: requests_mock.Mocker, clock: FakeClock
 ) -> None:
     api.get(BASE_URL + "/api/campaigns", json={"campaigns": [campaign(1, 1709740000000)]})
-    stream = campaigns_stream(clock)
-    stream.state = {"updatedAt": "2024-03-09T00:00:00Z"}
 
-    assert list(stream.read_records(SyncMode.incremental)) == []
-    assert stream.state == {"updatedAt": "2024-03-09T00:00:00Z"}
+    driven = drive(campaigns_run(clock, incremental=True, bookmark="2024-03-09T00:00:00Z"))
+
+    assert driven.records == []
+    assert driven.final_state == {"updatedAt": "2024-03-09T00:00:00Z"}
 
 
 def test_the_bookmark_moves_only_after_the_whole_collection(
     api: requests_mock.Mocker, clock: FakeClock, small_pages: int
 ) -> None:
+    # given three campaigns on two pages, the newest on the second
     pages = CampaignPages(
         [campaign(1, 1709740000000), campaign(2, 1709740000001), campaign(3, 1710000000000)]
     )
     api.get(BASE_URL + "/api/campaigns", json=pages)
-    stream = campaigns_stream(clock)
 
-    records = iter(stream.read_records(SyncMode.incremental))
-    next(records)
-    assert stream.state == {}
-    list(records)
+    # when the engine reads the stream
+    ctx = ctx_of(clock, threaded=True)
+    ok, found = run_engine([campaigns_run(clock, incremental=True, ctx=ctx)], ctx)
 
-    assert stream.state == {"updatedAt": "2024-03-09T16:00:00Z"}
+    # then its one STATE comes after every record, at the newest update
+    assert ok
+    assert kinds_of(found, "campaigns") == ["STARTED", "RUNNING", "RECORD", "STATE", "COMPLETE"]
+    assert [r["id"] for r in records_of(found, "campaigns")] == [1, 2, 3]
+    assert states_of(found, "campaigns") == [{"updatedAt": "2024-03-09T16:00:00Z"}]
 
 
 def test_full_refresh_emits_everything_and_keeps_no_bookmark(
     api: requests_mock.Mocker, clock: FakeClock
 ) -> None:
     api.get(BASE_URL + "/api/campaigns", json={"campaigns": [campaign(1, START_DATE_MS - 1)]})
-    stream = campaigns_stream(clock)
 
-    assert [r["id"] for r in stream.read_records(SyncMode.full_refresh)] == [1]
-    assert stream.state == {}
+    driven = drive(campaigns_run(clock))
+
+    assert [r["id"] for r in driven.records] == [1]
+    assert driven.final_state == {}
 
 
 def template(template_id: int, updated_at: int = 1709739990000) -> dict[str, Any]:
@@ -340,9 +360,9 @@ def test_templates_fan_out_over_every_type_and_medium_and_dedupe(
         return {"templates": served.get(asked[-1], []), "totalTemplatesCount": len(served.get(asked[-1], []))}
 
     api.get(BASE_URL + "/api/templates", json=templates)
-    stream = build(PagedResourceStream, "templates", clock)
+    run = PagedResourceRun(STREAMS_BY_NAME["templates"], ctx_of(clock), True, None)
 
-    records = list(stream.read_records(SyncMode.incremental))
+    driven = drive(run)
 
     assert sorted(asked) == sorted(
         (kind, medium)
@@ -350,100 +370,26 @@ def test_templates_fan_out_over_every_type_and_medium_and_dedupe(
         for medium in ("Email", "Push", "InApp", "SMS")
     )
     assert len(asked) == 16
-    assert [r["templateId"] for r in records] == [1, 2, 3]
-    assert records[0]["updatedAt"] == "2024-03-06T15:46:30.000Z"
-    assert stream.state == {"updatedAt": "2024-03-06T15:46:30Z"}
+    assert [r["templateId"] for r in driven.records] == [1, 2, 3]
+    assert driven.records[0]["updatedAt"] == "2024-03-06T15:46:30.000Z"
+    assert driven.final_state == {"updatedAt": "2024-03-06T15:46:30Z"}
+    assert run.plan().requests == {RESOURCES: 16}
 
 
-# --- list_users -------------------------------------------------------------------------------
-
-LISTS = {
-    "lists": [
-        {"id": 3301122, "name": "Newsletter subscribers", "createdAt": 1617891908857, "listType": "Standard"},
-        {"id": 3301150, "name": "Active last 30d", "createdAt": 1651234567890, "listType": "Dynamic"},
-        {"id": 3301199, "name": "Do not mail", "createdAt": 1600000000000, "listType": "Suppression"},
-    ]
-}
-GET_USERS_URL = BASE_URL + "/api/lists/getUsers"
-
-
-def list_users_stream(clock: FakeClock) -> ListMembersStream:
-    stream: ListMembersStream = build(ListMembersStream, "list_users", clock, HttpSettings(max_attempts=3))
-    return stream
-
-
-def test_list_users_emits_each_member_with_its_list_and_the_sync_start(
-    api: requests_mock.Mocker, clock: FakeClock, spool_dir: Path
-) -> None:
-    api.get(BASE_URL + "/api/lists", json={"lists": LISTS["lists"][:1]})
-    api.get(
-        GET_USERS_URL + "?listId=3301122",
-        text="ana.silva@example.com\n\nbo.li@example.org\r\n  \ncarlos+promo@example.net",
-        headers={"Content-Type": "text/plain; charset=utf-8"},
-    )
-
-    records = list(list_users_stream(clock).read_records(SyncMode.full_refresh))
-
-    assert records == [
-        {"email": "ana.silva@example.com", "listId": 3301122, "updatedAt": "2024-03-10T12:00:00Z"},
-        {"email": "bo.li@example.org", "listId": 3301122, "updatedAt": "2024-03-10T12:00:00Z"},
-        {"email": "carlos+promo@example.net", "listId": 3301122, "updatedAt": "2024-03-10T12:00:00Z"},
-    ]
-    assert list(spool_dir.iterdir()) == []
-
-
-def test_one_list_failing_does_not_stop_the_others_and_is_named_at_the_end(
-    api: requests_mock.Mocker, clock: FakeClock, spool_dir: Path
-) -> None:
-    # given three lists, the middle one answering a persistent 500 GenericError
-    api.get(BASE_URL + "/api/lists", json=LISTS)
-    api.get(GET_USERS_URL + "?listId=3301122", text="ana.silva@example.com\nbo.li@example.org\n")
-    api.get(GET_USERS_URL + "?listId=3301150", status_code=500, json=GENERIC_ERROR_BODY)
-    api.get(GET_USERS_URL + "?listId=3301199", text="old.address@example.com\n")
-
-    records, failure = drain(list_users_stream(clock).read_records(SyncMode.full_refresh))
-
-    # then every other list was emitted
-    assert [(r["email"], r["listId"]) for r in records] == [
-        ("ana.silva@example.com", 3301122),
-        ("bo.li@example.org", 3301122),
-        ("old.address@example.com", 3301199),
-    ]
-    # and then the stream failed naming the list it could not read
-    assert isinstance(failure, AirbyteTracedException)
-    assert failure.failure_type == FailureType.system_error
-    assert "list 3301150" in str(failure.message)
-    assert "1 of 3 lists" in str(failure.message)
-    assert "GenericError" in str(failure.message)
-    assert "3301122" not in str(failure.message) and "3301199" not in str(failure.message)
-    assert list(spool_dir.iterdir()) == []
-    get_users_calls = [r for r in api.request_history if r.path == "/api/lists/getUsers"]
-    assert [query_of(r.url)["listId"] for r in get_users_calls] == ["3301122"] + ["3301150"] * 3 + ["3301199"]
-
-
-def test_a_refused_key_on_get_users_fails_at_once(
-    api: requests_mock.Mocker, clock: FakeClock, spool_dir: Path
-) -> None:
-    api.get(BASE_URL + "/api/lists", json=LISTS)
-    api.get(GET_USERS_URL, status_code=401, json=BAD_API_KEY_BODY)
-
-    records, failure = drain(list_users_stream(clock).read_records(SyncMode.full_refresh))
-
-    assert records == []
-    assert isinstance(failure, ApiError)
-    assert failure.failure_type == FailureType.config_error
-    assert "list 3301122" in failure.message
-    assert [r.path for r in api.request_history] == ["/api/lists", "/api/lists/getUsers"]
-
-
-# --- metadata ---------------------------------------------------------------------------------
+# ------------------------------------------------------------------ metadata
 
 
 def key_entry(table: str, key: str, size: int, last_modified: int) -> dict[str, Any]:
     return {"table": table, "key": key, "size": size, "lastModified": last_modified}
 
 
-def test_metadata_walks_tables_keys_and_values(api: requests_mock.Mocker, clock: FakeClock) -> None:
+def metadata_run(clock: FakeClock) -> MetadataRun:
+    return MetadataRun(STREAMS_BY_NAME["metadata"], ctx_of(clock))
+
+
+def test_metadata_walks_tables_keys_and_values(
+    api: requests_mock.Mocker, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
     # given two tables; products has two pages of keys and one key deleted during the sync,
     # and stores has a key of the same name as one in products
     api.get(BASE_URL + "/api/metadata", json={"results": [{"name": "products"}, {"name": "stores"}]})
@@ -481,11 +427,11 @@ def test_metadata_walks_tables_keys_and_values(api: requests_mock.Mocker, clock:
             "value": {"city": "New York", "open": True},
         },
     )
-    stream = build(MetadataStream, "metadata", clock)
 
-    records = list(stream.read_records(SyncMode.full_refresh))
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        driven = drive(metadata_run(clock))
 
-    assert records == [
+    assert driven.records == [
         {
             "table": "products",
             "key": "sku-1001",
@@ -508,12 +454,35 @@ def test_metadata_walks_tables_keys_and_values(api: requests_mock.Mocker, clock:
             "value": {"city": "New York", "open": True},
         },
     ]
-    assert stream.primary_key == ["table", "key"]
-    assert {(r["table"], r["key"]) for r in records} == {
+    assert STREAMS_BY_NAME["metadata"].primary_key == ("table", "key")
+    assert {(r["table"], r["key"]) for r in driven.records} == {
         ("products", "sku-1001"),
         ("products", "sku-1003"),
         ("stores", "sku-1001"),
     }
+    assert driven.final_state == NO_CURSOR
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "key 'sku-1002' of table 'products' vanished during the sync" in warning
+
+
+def test_metadata_values_are_fetched_in_chunks_printed_in_planned_order(
+    api: requests_mock.Mocker, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given one table of five keys and chunks of two values
+    from source_iterable.readers import resources
+
+    monkeypatch.setattr(resources, "METADATA_VALUES_PER_UNIT", 2)
+    api.get(BASE_URL + "/api/metadata", json={"results": [{"name": "t"}]})
+    api.get(BASE_URL + "/api/metadata/t", json={"results": [key_entry("t", f"k{n}", 1, 0) for n in range(5)]})
+    for n in range(5):
+        api.get(BASE_URL + f"/api/metadata/t/k{n}", json={"value": n})
+    run = metadata_run(clock)
+
+    driven = drive(run)
+
+    assert [r["key"] for r in driven.records] == ["k0", "k1", "k2", "k3", "k4"]
+    assert driven.records[0]["value"] == 0  # a value that is not an object is kept under "value"
+    assert run.planned == 5  # tables, keys, and three chunks of values
 
 
 def test_metadata_names_in_paths_are_url_quoted(api: requests_mock.Mocker, clock: FakeClock) -> None:
@@ -521,7 +490,7 @@ def test_metadata_names_in_paths_are_url_quoted(api: requests_mock.Mocker, clock
     api.get(BASE_URL + "/api/metadata/stores", json={"results": [key_entry("stores", "nyc/01 east", 10, 0)]})
     api.get(BASE_URL + "/api/metadata/stores/nyc%2F01%20east", json={"value": {"open": True}})
 
-    [record] = build(MetadataStream, "metadata", clock).read_records(SyncMode.full_refresh)
+    [record] = drive(metadata_run(clock)).records
 
     assert record == {
         "table": "stores",
@@ -536,12 +505,16 @@ def test_an_unknown_table_has_no_keys(api: requests_mock.Mocker, clock: FakeCloc
     api.get(BASE_URL + "/api/metadata", json={"results": [{"name": "exampletable"}]})
     api.get(BASE_URL + "/api/metadata/exampletable", json={"results": []})
 
-    assert list(build(MetadataStream, "metadata", clock).read_records(SyncMode.full_refresh)) == []
+    assert drive(metadata_run(clock)).records == []
     assert api.call_count == 2
 
 
-def test_a_metadata_body_missing_results_raises(api: requests_mock.Mocker, clock: FakeClock) -> None:
+def test_a_metadata_body_missing_results_fails_the_stream(
+    api: requests_mock.Mocker, clock: FakeClock
+) -> None:
     api.get(BASE_URL + "/api/metadata", json={"tables": []})
 
-    with pytest.raises(AirbyteTracedException, match="no 'results' array"):
-        list(build(MetadataStream, "metadata", clock).read_records(SyncMode.full_refresh))
+    [(_, error, verdict)] = drive(metadata_run(clock)).failures
+
+    assert isinstance(error, ConnectorError) and "no 'results' array" in error.message
+    assert verdict is Verdict.FAIL_STREAM
