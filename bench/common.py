@@ -73,9 +73,11 @@ def run_read(
     env: dict[str, str],
     prefix: list[str] | None = None,
     replace: bool = False,
+    keep: Path | None = None,
 ) -> ReadResult:
     """Run ``source-iterable read`` with stdout into a counting sink; peak RSS from wait4's rusage.
-    ``prefix`` goes before the console script (a profiler), or replaces it when ``replace``."""
+    ``prefix`` goes before the console script (a profiler), or replaces it when ``replace``; ``keep``
+    also writes stdout to that file (to compare the records of two runs)."""
     with tempfile.TemporaryDirectory() as folder:
         config_path = Path(folder) / "config.json"
         catalog_path = Path(folder) / "catalog.json"
@@ -96,7 +98,10 @@ def run_read(
         records = states = 0
         carry = b""
         tail = b""
+        kept = keep.open("wb") if keep is not None else None
         while chunk := process.stdout.read(1 << 20):
+            if kept is not None:
+                kept.write(chunk)
             data = carry + chunk
             cut = data.rfind(b"\n") + 1
             lines, carry = data[:cut], data[cut:]
@@ -105,6 +110,8 @@ def run_read(
             tail = (tail + lines)[-4000:]
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
+        if kept is not None:
+            kept.close()
         return ReadResult(
             records,
             states,
@@ -157,7 +164,9 @@ def peer_catalog(base_url: str, config: dict[str, Any], streams: list[str], fold
     return {"streams": wanted}
 
 
-def run_peer(base_url: str, config: dict[str, Any], streams: list[str], env: dict[str, str] | None = None) -> PeerResult:
+def run_peer(
+    base_url: str, config: dict[str, Any], streams: list[str], env: dict[str, str] | None = None
+) -> PeerResult:
     """Airbyte's published connector (1.0.1) reading the same fake server; stdout into a counting sink."""
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
@@ -167,7 +176,10 @@ def run_peer(base_url: str, config: dict[str, Any], streams: list[str], env: dic
         command += ["--catalog", str(folder / "peer-catalog.json")]
         started = time.perf_counter()
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, cwd=folder, env={**os.environ, **(env or {}), "BASE_URL": base_url}
+            command,
+            stdout=subprocess.PIPE,
+            cwd=folder,
+            env={**os.environ, **(env or {}), "BASE_URL": base_url},
         )
         assert process.stdout is not None
         by_stream: dict[str, int] = {}
@@ -178,5 +190,30 @@ def run_peer(base_url: str, config: dict[str, Any], streams: list[str], env: dic
         _, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         return PeerResult(
-            sum(by_stream.values()), seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), by_stream
+            sum(by_stream.values()),
+            seconds,
+            usage.ru_maxrss / 1024,
+            os.waitstatus_to_exitcode(status),
+            by_stream,
         )
+
+
+def records_by_stream(path: Path) -> dict[str, list[bytes]]:
+    """The records a kept run printed, per stream, as sorted canonical JSON (emitted_at left out)."""
+    found: dict[str, list[bytes]] = {}
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.startswith(b'{"type":"RECORD"'):
+                record = json.loads(line)["record"]
+                found.setdefault(record["stream"], []).append(
+                    json.dumps(record["data"], sort_keys=True).encode()
+                )
+    return {stream: sorted(lines) for stream, lines in found.items()}
+
+
+def peak_disk(tail: bytes) -> str:
+    """The peak temporary disk our connector reports in its last LOG line."""
+    import re
+
+    found = re.search(rb"peak temporary disk ([0-9.]+ (?:MB|kB))", tail)
+    return found.group(1).decode() if found else "not reported"

@@ -56,7 +56,9 @@ def peak_disk_mb(tail: bytes) -> float | None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--profile", action="store_true", help="run the connector under cProfile")
     parser.add_argument("--no-peer", action="store_true", help="skip Airbyte's connector")
@@ -98,13 +100,17 @@ def main() -> int:
     print(f"ours: records        {ours.records:,} in {ours.seconds:.2f} s = {rate:,.0f} rows/s")
     print(f"ours: peak RSS       {ours.peak_rss_mb:.1f} MB (connector process)")
     print(f"ours: peak temp disk {'?' if disk is None else f'{disk:.1f} MB'}")
-    print(f"ours: CPU            {ours.cpu_seconds:.2f} s user+sys ({ours.cpu_seconds / max(1, ours.records) * 1e6:.1f} us/row)")
+    print(
+        f"ours: CPU            {ours.cpu_seconds:.2f} s user+sys ({ours.cpu_seconds / max(1, ours.records) * 1e6:.1f} us/row)"
+    )
     print(f"ours: requests       {exports} data.json, {throttled} 429s, exit {ours.returncode}")
     ok = ours.returncode == 0 and ours.records == args.rows
     if peer is not None:
         peer_rate = peer.records / peer.seconds
         ratio = rate / peer_rate if peer_rate else float("inf")
-        print(f"peer: records        {peer.records:,} in {peer.seconds:.2f} s = {peer_rate:,.0f} rows/s (exit {peer.returncode})")
+        print(
+            f"peer: records        {peer.records:,} in {peer.seconds:.2f} s = {peer_rate:,.0f} rows/s (exit {peer.returncode})"
+        )
         print(f"peer: peak RSS       {peer.peak_rss_mb:.1f} MB")
         print(f"ratio                {ratio:.1f}x (target at least {TARGET_RATIO:g}x)")
         ok = ok and peer.records == args.rows

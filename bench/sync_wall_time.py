@@ -58,7 +58,9 @@ def catalog(streams: list[str]) -> dict[str, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lists", type=int, default=20, help="lists besides the 5 seeded ones")
     parser.add_argument("--months", type=int, default=3, help="months of events up to now")
     parser.add_argument("--streams", choices=("seed", "all"), default="seed")
@@ -84,24 +86,42 @@ def main() -> int:
         if args.before:
             code = f"import sys; sys.path.insert(0, {str(args.before)!r}); from source_iterable.run import run; run()"
             prefix = [sys.executable, "-c", code]
-        result = run_read(config, catalog(streams), {**env, "PYTHONPATH": str(args.before or "")}, prefix, replace=bool(prefix))
+        result = run_read(
+            config,
+            catalog(streams),
+            {**env, "PYTHONPATH": str(args.before or "")},
+            prefix,
+            replace=bool(prefix),
+        )
         stats = server_stats(base_url)
 
     requests = dict(stats["requests"])
-    requests["/api/export/start+files"] = requests.get("/api/export/start", 0) + requests.get("/api/export/{jobId}/files", 0)
+    requests["/api/export/start+files"] = requests.get("/api/export/start", 0) + requests.get(
+        "/api/export/{jobId}/files", 0
+    )
     minimums = {path: minimum_seconds(requests.get(path, 0), *budget) for path, budget in BUDGETS.items()}
     largest, total = max(minimums.values()), sum(minimums.values())
     disk = re.search(rb"peak temporary disk ([0-9.]+) (MB|kB)", result.tail)
-    print(f"streams            {len(streams)} ({args.streams}); {args.lists + 5} lists; {args.months} months of events; export_api {args.export_api}")
+    print(
+        f"streams            {len(streams)} ({args.streams}); {args.lists + 5} lists; {args.months} months of events; export_api {args.export_api}"
+    )
     print(f"wall time          {result.seconds:.1f} s (exit {result.returncode}, {result.records:,} records)")
     for path, budget in BUDGETS.items():
-        print(f"  {path:26s} {requests.get(path, 0):4d} requests, budget {budget[0]}/{budget[1]:g}s allows no less than {minimums[path]:.0f} s")
+        print(
+            f"  {path:26s} {requests.get(path, 0):4d} requests, budget {budget[0]}/{budget[1]:g}s allows no less than {minimums[path]:.0f} s"
+        )
     print(f"largest minimum    {largest:.0f} s")
     print(f"sum of minimums    {total:.0f} s")
-    print(f"wall / largest     {result.seconds / largest:.2f}" if largest else "wall / largest     (no budget binds)")
+    print(
+        f"wall / largest     {result.seconds / largest:.2f}"
+        if largest
+        else "wall / largest     (no budget binds)"
+    )
     print(f"429 responses      {stats['statuses'].get('429', 0)}")
     print(f"peak RSS           {result.peak_rss_mb:.1f} MB")
-    print(f"peak temp disk     {disk.group(1).decode() + ' ' + disk.group(2).decode() if disk else 'not reported'}")
+    print(
+        f"peak temp disk     {disk.group(1).decode() + ' ' + disk.group(2).decode() if disk else 'not reported'}"
+    )
     if result.returncode != 0:
         print(result.tail.decode(errors="replace")[-3000:], file=sys.stderr)
     return result.returncode

@@ -3,8 +3,7 @@ arrives exactly once, temporary files never outlive the process, and the 4/min l
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -182,27 +181,3 @@ def test_a_second_sync_after_a_failed_window_resumes_at_that_window(
     assert canonical(union) == canonical(expected_records(server.dataset, "email_send", end=started))
     resumed = [e for e in export_log(server, "emailSend") if e["t"] >= started.timestamp()]
     assert resumed[0]["query"]["startDateTime"] == "2024-03-01 00:00:00"
-
-
-@pytest.mark.slow
-def test_the_real_4_per_minute_limit_is_kept_with_zero_429s(
-    discovered: list[dict[str, Any]], tmp_path: Path
-) -> None:
-    """Three export streams x three windows at Iterable's real pace: 9 requests, 4 a minute."""
-    with FakeIterable(api_keys=[TEST_API_KEY], export_rpm=4, getusers_rpm=5) as paced:
-        env = connector_env()
-        env.pop("ITERABLE_EXPORT_REQUESTS_PER_MINUTE")  # the connector's own default pace
-        connector = Connector(tmp_path / "run", env)
-        start = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
-        config = make_config(paced.base_url, start_date=start, window_in_days=1)
-        catalog = configured_catalog(discovered, "incremental", ["email_click", "email_open", "email_send"])
-        began = time.monotonic()
-        run = connector.run("read", config, catalog, timeout=600)
-        elapsed = time.monotonic() - began
-        stats = paced.stats()
-    assert run.returncode == 0, run.all_output[-2000:]
-    assert stats["requests"]["/api/export/data.json"] == 9
-    assert stats["statuses"].get("429", 0) == 0
-    # 9 requests at 4 per rolling minute: the 9th may start 120 s after the 1st, not before
-    assert 120 <= elapsed < 150, elapsed
-    print(f"pacing run: 9 export requests, 0 x 429, {elapsed:.1f} s (minimum 120 s)")

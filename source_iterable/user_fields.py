@@ -134,7 +134,8 @@ UNPARSED_DATES_SCHEMA: Mapping[str, Any] = {
     "type": ["null", "array"],
     "items": {
         "type": "object",
-        "additionalProperties": False,
+        # Airbyte's catalog checks refuse additionalProperties false anywhere in a schema.
+        "additionalProperties": True,
         "required": ["field", "value"],
         "properties": {"field": {"type": "string"}, "value": {}},
     },

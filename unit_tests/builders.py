@@ -227,7 +227,10 @@ def open_files_in(directory: Path) -> list[str]:
 
 
 def lines_of(blocks: Iterable[list[bytes]]) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for block in blocks for line in block]
+    """The records of a batch's blocks: a reader's record files hold whole RECORD lines (their data
+    is the record), a memory batch the records' JSON."""
+    found = [orjson.loads(line) for block in blocks for line in block]
+    return [m["record"]["data"] if m.get("type") == "RECORD" and "record" in m else m for m in found]
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -302,3 +303,29 @@ def test_parse_rows_numbers_lines_after_the_ones_before() -> None:
         parse_rows([b'{"a": 1}', b"{oops"], 10)
     with pytest.raises(BodyError, match="line 11 is JSON but not an object"):
         parse_rows([b'"text"', b'{"a": 1}'], 10)
+
+
+def test_a_stream_s_record_file_holds_whole_record_lines_and_copies_them_to_a_file_or_a_buffer(
+    tmp_path: Path,
+) -> None:
+    # given a record file of email_send with two records
+    records = RecordFile(stream="email_send")
+    records.write_lines([b'{"a":1}', b'{"a":2}'])
+    # when it is copied to a real file (sendfile) and to an in-memory buffer (a plain copy)
+    target = tmp_path / "out.jsonl"
+    with open(target, "wb") as real:
+        real.write(b"before\n")
+        real.flush()
+        records.copy_to(real)
+    buffer = io.BytesIO()
+    records.copy_to(buffer)
+    records.close()
+    # then both hold the same RECORD lines of that stream, after what was there
+    copied = target.read_bytes()
+    assert copied.startswith(b"before\n") and copied[len(b"before\n") :] == buffer.getvalue()
+    messages = [orjson.loads(line) for line in buffer.getvalue().splitlines()]
+    assert [m["record"]["data"] for m in messages] == [{"a": 1}, {"a": 2}]
+    assert {m["type"] for m in messages} == {"RECORD"} and {m["record"]["stream"] for m in messages} == {
+        "email_send"
+    }
+    assert all(isinstance(m["record"]["emitted_at"], int) for m in messages)

@@ -313,6 +313,7 @@ class _StorageHandler(BaseHTTPRequestHandler):
 
     def _serve(self, entry: dict[str, Any], job_id: int, name: str, data: bytes, fault: Fault | None) -> None:
         size = len(data)
+        entry["bytes"] = size
         headers = {
             "ETag": f'"{hashlib.md5(data).hexdigest()}"',
             "Last-Modified": formatdate(usegmt=True),

@@ -9,6 +9,8 @@ JSON of the record, so emitting it later is copying bytes. Memory stays flat how
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +20,7 @@ from typing import Any, BinaryIO
 import orjson
 import requests
 
+from ..protocol import record_block
 from .errors import BodyError
 
 CHUNK_BYTES = 1 << 20
@@ -63,23 +66,30 @@ DISK = DiskMeter()
 
 class RecordFile:
     """Records as JSON lines in an unnamed temporary file: no directory entry ever exists, so
-    nothing is left on disk however the process ends (SIGKILL included). Close it when emitted."""
+    nothing is left on disk however the process ends (SIGKILL included). Close it when emitted.
 
-    def __init__(self, directory: str | None = None) -> None:
+    With a ``stream`` the lines are whole RECORD messages of that stream (their ``emitted_at`` the
+    moment the block was converted), so printing the file is a copy the kernel does (``copy_to``);
+    without one they are the records' JSON alone.
+    """
+
+    def __init__(self, directory: str | None = None, stream: str | None = None) -> None:
         self.handle: BinaryIO = tempfile.TemporaryFile(prefix="source-iterable-", dir=directory)
+        self.stream = stream
         self.count = 0
         self.size = 0
 
     def write_lines(self, lines: list[bytes]) -> None:
+        """Append records, each given as its JSON."""
         if lines:
-            data = b"\n".join(lines) + b"\n"
+            data = record_block(self.stream, lines) if self.stream is not None else b"\n".join(lines) + b"\n"
             self.handle.write(data)
             self.count += len(lines)
             self.size += len(data)
             DISK.add(len(data))
 
     def blocks(self) -> Iterator[list[bytes]]:
-        """The records' JSON, a block of lines at a time, without line endings."""
+        """The file's lines, a block at a time, without line endings."""
         self.handle.flush()
         self.handle.seek(0)
         carry = b""
@@ -90,6 +100,30 @@ class RecordFile:
                 yield lines
         if carry:
             yield [carry]
+
+    def copy_to(self, out: BinaryIO) -> None:
+        """Every byte of the file onto ``out`` (already flushed by the caller): ``sendfile`` when
+        ``out`` is a real file or pipe, a buffered copy otherwise."""
+        self.handle.flush()
+        try:
+            target = out.fileno()
+        except (AttributeError, OSError, ValueError):
+            target = -1
+        if target >= 0:
+            offset = 0
+            try:
+                while offset < self.size:
+                    sent = os.sendfile(target, self.handle.fileno(), offset, self.size - offset)
+                    if sent == 0:
+                        break
+                    offset += sent
+                if offset == self.size:
+                    return
+            except OSError:
+                if offset:
+                    raise  # part of it is out already: a retry would print records twice
+        self.handle.seek(0)
+        shutil.copyfileobj(self.handle, out, CHUNK_BYTES)
 
     def close(self) -> None:
         if not self.handle.closed:
@@ -159,6 +193,7 @@ def spool_records(
     transform: RowTransform,
     progress: Progress | None = None,
     directory: str | None = None,
+    stream: str | None = None,
 ) -> RecordFile:
     """Download an NDJSON ``response`` into a new ``RecordFile`` of converted records.
 
@@ -166,7 +201,7 @@ def spool_records(
     failed attempt leaves nothing behind. Converting while downloading lets the parse run while the
     server is still producing the rest of the body.
     """
-    out = RecordFile(directory)
+    out = RecordFile(directory, stream)
     try:
         spooler = NdjsonSpooler(transform, out, progress)
         for chunk in response.iter_content(chunk_size=CHUNK_BYTES):

@@ -244,15 +244,21 @@ class Sync:
                     track.since_state = 0
 
     def _print(self, track: Track, fetched: Fetched) -> None:
+        batch = fetched.batch
         try:
-            for block in fetched.batch.blocks():
-                if not track.running:
-                    track.running = True
-                    self._out.message(protocol.stream_status(track.name, Status.RUNNING))
-                self._out.records(protocol.record_block(track.name, block))
-                track.since_state += len(block)
-                track.emitted += len(block)
-                self.records += len(block)
+            if batch.count and not track.running:
+                track.running = True
+                self._out.message(protocol.stream_status(track.name, Status.RUNNING))
+            self._out.records(protocol.record_block(track.name, batch.lines))
+            for file in batch.files:
+                if file.stream == track.name:
+                    self._out.copy(file)  # whole RECORD lines already: the kernel copies them
+                else:
+                    for block in file.blocks():
+                        self._out.records(protocol.record_block(track.name, block))
+            track.since_state += batch.count
+            track.emitted += batch.count
+            self.records += batch.count
         finally:
             fetched.batch.close()
             track.held_bytes -= fetched.batch.size

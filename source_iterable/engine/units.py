@@ -22,22 +22,23 @@ class Batch:
     """Records ready to print: JSON lines in memory or in record files on disk."""
 
     def __init__(self, lines: list[bytes] | None = None, files: list[RecordFile] | None = None) -> None:
-        self._lines = lines or []
-        self._files = files or []
-        self.count = len(self._lines) + sum(f.count for f in self._files)
-        self.size = sum(f.size for f in self._files)
+        self.lines = lines or []  # the records' JSON
+        self.files = files or []  # whole RECORD lines when the file has a stream, else the JSON
+        self.count = len(self.lines) + sum(f.count for f in self.files)
+        self.size = sum(f.size for f in self.files)
 
     def blocks(self) -> Iterator[list[bytes]]:
-        if self._lines:
-            yield self._lines
-        for file in self._files:
+        """The records' JSON (memory) and the files' lines, a block at a time."""
+        if self.lines:
+            yield self.lines
+        for file in self.files:
             yield from file.blocks()
 
     def close(self) -> None:
-        for file in self._files:
+        for file in self.files:
             file.close()
-        self._files = []
-        self._lines = []
+        self.files = []
+        self.lines = []
 
 
 EMPTY = Batch()

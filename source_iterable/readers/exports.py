@@ -211,7 +211,7 @@ class ExportRun(StreamRun):
             body = self.ctx.client.request(
                 self.spec.path,
                 self.request_params(window),
-                partial(spool_records, transform=transform, progress=unit.progress),
+                partial(spool_records, transform=transform, progress=unit.progress, stream=self.name),
                 what=describe(self.name, f"window {window}"),
                 stream=True,
                 max_attempts=ATTEMPTS_BEFORE_SPLIT,

@@ -329,7 +329,7 @@ class JobRunner:
                 body = self.client.request(
                     "",
                     None,
-                    partial(spool_records, transform=transform, progress=unit.progress),
+                    partial(spool_records, transform=transform, progress=unit.progress, stream=run.name),
                     what=f"{what}, job {job}, file {ref.name}",
                     url=url,
                     stream=True,

@@ -66,7 +66,7 @@ class ListMembersRun(StreamRun):
             stream=True,
         )
         assert body is not None
-        out = RecordFile()
+        out = RecordFile(stream=self.name)
         try:
             head = b'{"email":'
             tail = (
