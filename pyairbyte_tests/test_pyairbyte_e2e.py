@@ -167,7 +167,10 @@ def expected_counts(settings: Settings, first_read: Read, report: Report) -> Map
     so campaigns and templates updated before start_date are left out."""
     dataset = build_dataset(settings.seed)
     counts = {
-        name: len(
+        # campaigns_metrics: one record per campaign (its values are checked by the integration tests)
+        name: len(dataset.campaigns)
+        if name == "campaigns_metrics"
+        else len(
             expected_records(
                 dataset, name, end=first_read.started, incremental_since=START if expect.incremental else None
             )
@@ -184,9 +187,9 @@ def test_check_succeeds(source: ab.Source, report: Report) -> None:
     report.timings["check"] = round(time.monotonic() - started, 2)
 
 
-def test_pyairbyte_sees_all_16_streams(source: ab.Source) -> None:
+def test_pyairbyte_sees_every_stream(source: ab.Source) -> None:
     assert sorted(source.get_available_streams()) == sorted(STREAMS)
-    assert len(STREAMS) == 16
+    assert len(STREAMS) == 61
 
 
 def test_the_first_read_fills_every_table_with_the_fake_dataset(
@@ -205,4 +208,4 @@ def test_the_second_read_is_incremental(second_read: Read, expected_counts: Mapp
     # Only the full-refresh streams emit records again (merged into their tables by primary key).
     assert second_read.processed_records == sum(expected_counts[name] for name in FULL_REFRESH)
     assert second_read.table_counts == dict(expected_counts)
-    assert len(INCREMENTAL) == 11
+    assert len(INCREMENTAL) == 55

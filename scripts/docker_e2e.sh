@@ -11,18 +11,24 @@
 # and the RECORD data per stream must be equal (scripts/compare_reads.py). Exits non-zero on any failure.
 #
 # Environment: SKIP_BUILD=1, E2E_IMAGE (default airbyte/source-iterable:dev), E2E_FULL_REFRESH=1,
-# E2E_KEEP=1 (keep the temporary directory with every output), E2E_EXPECTED_STREAMS (default 16).
+# E2E_KEEP=1 (keep the temporary directory with every output), E2E_EXPECTED_STREAMS (default 61).
 set -Eeuo pipefail
 umask 022
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IMAGE="${E2E_IMAGE:-airbyte/source-iterable:dev}"
-EXPECTED_STREAMS="${E2E_EXPECTED_STREAMS:-16}"
+EXPECTED_STREAMS="${E2E_EXPECTED_STREAMS:-61}"
 PY="$ROOT/.venv/bin/python"
 HOST_CLI="$ROOT/.venv/bin/source-iterable"
 COMPARE=("$PY" "$ROOT/scripts/compare_reads.py")
 RPM=600
 export ITERABLE_EXPORT_REQUESTS_PER_MINUTE="$RPM" ITERABLE_GETUSERS_REQUESTS_PER_MINUTE="$RPM"
+# Export jobs (the default path of a backfill): the fake's and the connector's pace raised together,
+# and the fake's jobs done in a fraction of a second.
+export ITERABLE_METRICS_REQUESTS_PER_MINUTE="$RPM" ITERABLE_EXPORT_JOB_REQUESTS_PER_SECOND=200
+export ITERABLE_EXPORT_JOB_POLL_SECONDS=0.05
+FAST_JOBS=(--export-job-rps 200 --export-delete-rps 200 --job-queue-seconds 0.02 --job-base-latency 0.1
+    --job-row-seconds 0 --job-cancel-seconds 0.05)
 
 log() { printf '%s [docker_e2e] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -100,7 +106,7 @@ API_KEY="e2e-image-$RANDOM$RANDOM"
 HOST_API_KEY="e2e-host-$RANDOM$RANDOM"
 log "starting the fake Iterable server (export/getUsers limits $RPM a minute per key)"
 (cd "$ROOT" && exec "$PY" -m integration_tests.fake_iterable --host 127.0.0.1 --port 0 \
-    --port-file "$WORK/port" --api-key "$API_KEY" --api-key "$HOST_API_KEY") \
+    --port-file "$WORK/port" --api-key "$API_KEY" --api-key "$HOST_API_KEY" "${FAST_JOBS[@]}") \
     > "$WORK/server.out" 2> "$WORK/server.err" &
 SERVER_PID=$!
 for _ in $(seq 1 150); do
@@ -128,6 +134,8 @@ write_config "$WORK/config-host.json" "$HOST_API_KEY"
 
 DOCKER_RUN=(docker run --rm --network host
     -e "ITERABLE_EXPORT_REQUESTS_PER_MINUTE=$RPM" -e "ITERABLE_GETUSERS_REQUESTS_PER_MINUTE=$RPM"
+    -e "ITERABLE_METRICS_REQUESTS_PER_MINUTE=$RPM" -e "ITERABLE_EXPORT_JOB_REQUESTS_PER_SECOND=200"
+    -e "ITERABLE_EXPORT_JOB_POLL_SECONDS=0.05"
     -v "$WORK:/secrets" "$IMAGE")
 
 # ---------------------------------------------------------------------------------------------------

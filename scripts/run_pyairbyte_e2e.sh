@@ -44,8 +44,12 @@ cleanup() {
 trap cleanup EXIT
 
 API_KEY="pyairbyte-e2e-$RANDOM$RANDOM$RANDOM"
+# Export jobs (the default path of a backfill) done in a fraction of a second, at a raised pace.
+export ITERABLE_METRICS_REQUESTS_PER_MINUTE="$RPM"
 (cd "$ROOT" && exec "$PY" -m integration_tests.fake_iterable --host 127.0.0.1 --port 0 \
-    --port-file "$WORK/port" --api-key "$API_KEY" --export-rpm "$RPM" --getusers-rpm "$RPM" --seed "$SEED") \
+    --port-file "$WORK/port" --api-key "$API_KEY" --export-rpm "$RPM" --getusers-rpm "$RPM" --seed "$SEED" \
+    --export-job-rps 200 --export-delete-rps 200 --job-queue-seconds 0.02 --job-base-latency 0.1 \
+    --job-row-seconds 0 --job-cancel-seconds 0.05) \
     > "$WORK/server.out" 2> "$WORK/server.err" &
 SERVER_PID=$!
 for _ in $(seq 1 150); do
@@ -61,6 +65,7 @@ export PYAIRBYTE_E2E_BASE_URL="$BASE_URL" PYAIRBYTE_E2E_API_KEY="$API_KEY" PYAIR
 export PYAIRBYTE_E2E_EXECUTABLE="$CONNECTOR" PYAIRBYTE_E2E_REPORT="$WORK/report.json"
 export AIRBYTE_OFFLINE_MODE=1 DO_NOT_TRACK=1
 export ITERABLE_EXPORT_REQUESTS_PER_MINUTE="$RPM" ITERABLE_GETUSERS_REQUESTS_PER_MINUTE="$RPM"
+export ITERABLE_EXPORT_JOB_REQUESTS_PER_SECOND=200 ITERABLE_EXPORT_JOB_POLL_SECONDS=0.05
 # PyAirbyte's default folders are relative to the working directory; keep them out of the repo.
 export AIRBYTE_CACHE_ROOT="$WORK/cache" AIRBYTE_PROJECT_DIR="$WORK/project" AIRBYTE_LOGGING_ROOT="$WORK/logs" AIRBYTE_TEMP_DIR="$WORK/tmp"
 

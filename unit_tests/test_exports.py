@@ -905,3 +905,36 @@ def test_email_subscribe_converts_the_profile_dates(api: requests_mock.Mocker, c
         "profileUpdatedAt": "2024-02-10T18:02:40Z",
         "createdAt": "2024-03-06T18:02:41Z",
     }
+
+
+EVENT_STREAMS = ["email_send", "email_open", "email_click", "push_send", "sms_send", "in_app_send"]
+
+
+def recent_runs(clock: FakeClock, **config: Any) -> list[ExportRun]:
+    """Six export streams, each resuming one day before now: one recent window each; data.json at
+    Iterable's real 4 requests a minute."""
+    ctx = context(clock, rates={EXPORT: 4}, **config)
+    yesterday = {"createdAt": "2024-03-09T12:00:00Z"}
+    runner = object()  # stands for the JobRunner: only its presence matters to the path decision
+    runs = build_runs(
+        [Selected(STREAMS_BY_NAME[name], True) for name in EVENT_STREAMS],
+        ctx,
+        dict.fromkeys(EVENT_STREAMS, yesterday),
+        runner,
+    )
+    return [run for run in runs if isinstance(run, ExportRun)]
+
+
+def test_auto_sends_recent_windows_through_data_json_only_while_they_fit_its_budget_window(
+    clock: FakeClock,
+) -> None:
+    # given six streams with one recent window each and the default export_api auto
+    runs = recent_runs(clock)
+    # then the first four (data.json's 4 requests, no wait) use data.json, the other two export jobs
+    assert [run.use_jobs for run in runs] == [False, False, False, False, True, True]
+
+
+@pytest.mark.parametrize("export_api", ["sync", "async"])
+def test_sync_and_async_keep_every_stream_on_their_own_path(clock: FakeClock, export_api: str) -> None:
+    runs = recent_runs(clock, export_api=export_api)
+    assert {run.use_jobs for run in runs} == {export_api == "async"}

@@ -48,7 +48,8 @@ def uses_jobs(
 ) -> bool:
     """The export path of a stream: ``async`` always jobs, ``sync`` never; ``auto`` uses jobs when
     there is more than one window to read (a backfill or a catch-up), data.json for one recent window,
-    where a job's latency would cost more than the request it saves."""
+    where a job's latency would cost more than the request it saves (``readers.share_recent_windows``
+    sends the recent windows beyond data.json's first budget window to jobs too)."""
     if export_api == "async":
         return True
     if export_api == "sync" or not jobs_allowed:
