@@ -25,7 +25,7 @@ RUN python3 -m venv /opt/source-iterable \
 
 # ---- stage 2: the connector image -----------------------------------------------------------------
 FROM ${BASE_IMAGE}
-ARG CONNECTOR_VERSION=0.1.0
+ARG CONNECTOR_VERSION=0.2.0
 
 # Airbyte's base has the airbyte user (uid 1000) and /airbyte; a plain Debian base may not.
 # useradd comes with Debian's `passwd` package, which every Debian image has (adduser may be missing).

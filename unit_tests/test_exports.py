@@ -27,7 +27,8 @@ from source_iterable.engine.units import EMPTY, Fetched, Unit
 from source_iterable.readers import Selected, build_runs
 from source_iterable.readers.context import SyncContext
 from source_iterable.readers.exports import ATTEMPTS_BEFORE_SPLIT, ExportRun, uses_jobs
-from source_iterable.readers.jobs import JobRunner, JobStarted
+from source_iterable.readers.job_states import JobStarted
+from source_iterable.readers.jobs import JobRunner
 from source_iterable.windows import LARGE_BYTES, LARGE_ROWS, SMALL_ROWS, Window
 
 from .builders import (

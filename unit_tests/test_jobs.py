@@ -14,10 +14,9 @@ from source_iterable.catalog import STREAMS_BY_NAME
 from source_iterable.engine.lanes import JOBS
 from source_iterable.engine.units import Fetched, Unit
 from source_iterable.readers.exports import ExportRun
-from source_iterable.readers.jobs import (
+from source_iterable.readers.job_states import (
     FIRST_POLL_SECONDS,
     MAX_POLL_SECONDS,
-    JobRunner,
     JobStarted,
     JobState,
     files_page,
@@ -25,6 +24,7 @@ from source_iterable.readers.jobs import (
     poll_delays,
     recorded_jobs,
 )
+from source_iterable.readers.jobs import JobRunner
 from source_iterable.windows import Window
 
 from .builders import API_KEY, BASE_URL, STORAGE, FakeClock, context, event, ndjson, utc

@@ -36,6 +36,7 @@ from ..windows import (
     split_window,
 )
 from .context import SyncContext, describe
+from .job_states import JobStarted, job_entry
 
 LOGGER = logging.getLogger("airbyte")
 # Attempts at one window before it is split: enough to ride out a blip, few enough that a window
@@ -142,8 +143,6 @@ class ExportRun(StreamRun):
         return True
 
     def noticed(self, unit: Unit, notice: Any) -> Mapping[str, Any] | None:
-        from .jobs import JobStarted
-
         if not isinstance(notice, JobStarted):
             return None
         # Written down before the job has done anything: a sync killed from here on leaves a state
@@ -160,8 +159,6 @@ class ExportRun(StreamRun):
         return self._state(self.bookmark)
 
     def _state(self, bookmark: str) -> Mapping[str, Any]:
-        from .jobs import job_entry
-
         state: dict[str, Any] = {self.spec.cursor or "": bookmark}
         if self.pending:
             state["jobs"] = [job_entry(job, window) for job, window in sorted(self.pending.items())]
