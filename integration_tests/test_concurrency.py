@@ -225,7 +225,7 @@ def test_sigkill_with_several_streams_in_flight_then_resume_loses_and_duplicates
                 "path": "/api/export/data.json",
                 "match": {"dataTypeName": data_type, "startDateTime": "2024-02-26 00:00:00"},
                 "kind": "delay",
-                "seconds": 30,
+                "seconds": 5,
                 "times": 1,
             }
         )

@@ -347,3 +347,17 @@ def test_one_set_of_limiters_per_project_and_host() -> None:
     assert project_limiters("api.eu.iterable.com", "key-one").named("export jobs") is not project_limiters(
         "api.iterable.com", "key-one"
     ).named("export jobs")
+
+
+def test_a_raised_rate_of_a_request_a_second_or_more_is_applied_per_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given data.json raised to 6000 a minute and getUsers to 30 a minute
+    monkeypatch.setattr(budgets, "_SHARED", {})
+    monkeypatch.setenv("ITERABLE_EXPORT_REQUESTS_PER_MINUTE", "6000")
+    monkeypatch.setenv("ITERABLE_GETUSERS_REQUESTS_PER_MINUTE", "30")
+    found = project_limiters("h", "k")
+    # then the first is 100 per second (a 429 closes it for a second), the second stays per minute
+    assert (found.named("data.json export").capacity, found.named("data.json export").window) == (100, 1.0)
+    assert (found.named("getUsers").capacity, found.named("getUsers").window) == (30, 60.0)
+    assert found.named("data.json export").per_minute == 6000

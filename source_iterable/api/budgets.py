@@ -302,11 +302,18 @@ _SHARED_LOCK = threading.Lock()
 
 
 def rate_of(budget: Budget) -> tuple[float, float]:
-    """``(requests, per seconds)`` of the budget, or the environment's override (in its own unit)."""
+    """``(requests, per seconds)`` of the budget, or the environment's override (in its own unit).
+
+    A raised rate of at least one request a second is applied per second: the same pace, without
+    bursts of a whole minute's worth, and a 429 then closes the budget for a second, not a minute.
+    """
     if budget.env_var is None:
         return float(budget.requests), budget.per_seconds
     default = budget.requests * budget.env_per_seconds / budget.per_seconds
-    return env_rate(budget.env_var, default), budget.env_per_seconds
+    rate = env_rate(budget.env_var, default)
+    if budget.env_per_seconds > 1.0 and rate / budget.env_per_seconds >= 1.0 and rate != default:
+        return rate / budget.env_per_seconds, 1.0
+    return rate, budget.env_per_seconds
 
 
 def project_limiters(host: str, api_key: str, budgets: tuple[Budget, ...] = BUDGETS) -> Limiters:
