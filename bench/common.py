@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from integration_tests.fake_iterable.process import fake_server_process
+from integration_tests.harness import configured_catalog
 
 BENCH_KEY = "bench-server-side-key"
 
@@ -149,19 +150,7 @@ def peer_catalog(base_url: str, config: dict[str, Any], streams: list[str], fold
     catalog = next((json.loads(line) for line in found.stdout.splitlines() if '"CATALOG"' in line), None)
     if catalog is None:
         raise RuntimeError(f"the peer's discover failed: {found.stderr[-2000:]}")
-    wanted = []
-    for stream in catalog["catalog"]["streams"]:
-        if stream["name"] in streams:
-            incremental = "incremental" in stream["supported_sync_modes"]
-            entry: dict[str, Any] = {
-                "stream": stream,
-                "sync_mode": "incremental" if incremental else "full_refresh",
-                "destination_sync_mode": "append",
-            }
-            if incremental:
-                entry["cursor_field"] = stream.get("default_cursor_field", [])
-            wanted.append(entry)
-    return {"streams": wanted}
+    return configured_catalog(catalog["catalog"]["streams"], "incremental", streams)
 
 
 def run_peer(

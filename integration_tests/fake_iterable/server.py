@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import socket
 import struct
-import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -26,44 +25,14 @@ from .jobs_api import body_for_log, job_route, match_fields, stats_path
 from .state import ServerState
 from .storage import StorageHost
 from .streaming import write_stream
+from .transport import TrackingServer
 
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class _Server(TrackingServer):
     def __init__(self, address: tuple[str, int], state: ServerState) -> None:
-        self.state = state
-        self.open_sockets: set[socket.socket] = set()
-        self._sockets_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._sockets_lock:
-            self.open_sockets.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> None:
-        with self._sockets_lock:
-            sockets = list(self.open_sockets)
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # a client that hangs up mid-body is normal, not a server error
-        super().handle_error(request, client_address)
+        super().__init__(address, state, _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):

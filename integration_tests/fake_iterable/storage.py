@@ -31,18 +31,18 @@ import hashlib
 import hmac
 import os
 import socket
-import sys
 import threading
 import time
 from collections import Counter, deque
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import orjson
 
 from .faults import FILE_KINDS, Fault
+from .transport import TrackingServer
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -167,40 +167,9 @@ class StorageStats:
             self.log.clear()
 
 
-class _StorageServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
+class _StorageServer(TrackingServer):
     def __init__(self, address: tuple[str, int], state: ServerState) -> None:
-        self.state = state
-        self.open_sockets: set[socket.socket] = set()
-        self._sockets_lock = threading.Lock()
-        super().__init__(address, _StorageHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._sockets_lock:
-            self.open_sockets.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._sockets_lock:
-            self.open_sockets.discard(request)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> None:
-        with self._sockets_lock:
-            sockets = list(self.open_sockets)
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
+        super().__init__(address, state, _StorageHandler)
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
