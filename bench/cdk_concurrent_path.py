@@ -72,7 +72,7 @@ class Generator(PartitionGenerator):
 def rows(count: int) -> list[dict[str, Any]]:
     _, batches = BenchEmailSend(count).window(None, None)
     transform = STREAMS_BY_NAME[STREAM].transform
-    return [transform(orjson.loads(line)) for batch in batches for line in batch]
+    return [dict(transform(orjson.loads(line))) for batch in batches for line in batch]
 
 
 def cdk_concurrent(data: list[dict[str, Any]]) -> float:

@@ -34,7 +34,8 @@ def fake_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
 
 def server_stats(base_url: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{base_url}/_control/stats", timeout=10) as response:
-        return json.loads(response.read())
+        stats: dict[str, Any] = json.loads(response.read())
+        return stats
 
 
 def catalog_for(streams: list[str], cursor: dict[str, str]) -> dict[str, Any]:

@@ -125,7 +125,8 @@ class Run:
         ]
 
     def connection_status(self) -> dict[str, Any]:
-        return self.of_type("CONNECTION_STATUS")[-1]["connectionStatus"]
+        status: dict[str, Any] = self.of_type("CONNECTION_STATUS")[-1]["connectionStatus"]
+        return status
 
     @property
     def all_output(self) -> str:
