@@ -5,6 +5,7 @@ storage host, the fallback for a refused key, and jobs a killed sync leaves behi
 from __future__ import annotations
 
 import json
+import signal
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -297,3 +298,30 @@ def test_sigkill_mid_backfill_then_resume_reuses_or_cancels_its_jobs_and_never_t
     assert by_id[foreign]["deleted_by"] is None
     assert not any(f"/api/export/{foreign}/" in e.get("path", "") for e in server.stats()["log"])
     assert TEST_API_KEY not in first.all_output + second.all_output
+
+
+def test_a_sigterm_stops_the_sync_and_cancels_every_job_it_was_running(
+    server: FakeIterable, discovered: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    # given slow jobs of two streams running (how Airbyte's platform cancels a sync: SIGTERM)
+    requests.post(
+        server.base_url + "/_control/jobs/settings", json={"base_latency": 30.0}, timeout=10
+    ).raise_for_status()
+    connector = Connector(tmp_path / "run", connector_env())
+    catalog = configured_catalog(discovered, "incremental", ["email_send", "email_open"])
+    process = connector.start("read", make_config(server.base_url, export_api="async"), catalog)
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if len([job for job in server.jobs() if job["state"] in ("running", "enqueued")]) >= 2:
+            break
+    # when the sync is asked to stop
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=60)
+    run = Run.parse(process.returncode, "".join(seen) + rest, "")
+    # then it ends at once with one trace, and none of the jobs it started is left holding a slot
+    assert run.returncode == 1
+    assert any("SIGTERM" in trace["error"]["message"] for trace in run.traces())
+    started = [job for job in server.jobs()]
+    assert started and all(job["deleted_by"] is not None for job in started), started

@@ -106,11 +106,7 @@ def read(
         )
         with _stop_on_sigterm(client.abort):
             ok = sync.run()
-        LOGGER.info(
-            progress_text.summary(
-                sync, time.monotonic() - reporter.started, DISK.peak, [r.name for r in runs]
-            )
-        )
+        LOGGER.info(progress_text.summary(sync, time.monotonic() - reporter.started, DISK.peak))
         if jobs is not None and jobs.jobs_started:
             LOGGER.info(
                 f"export jobs: {jobs.jobs_started} started, {jobs.files_downloaded} files, "

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,12 @@ class Lane:
     def stop(self) -> None:
         for _ in self._threads:
             self._work.put(None)
+
+    def join(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
+        """Wait, until ``deadline`` at most, for the workers to finish the unit they hold (a stopping
+        sync's workers cancel the export jobs they were polling)."""
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - clock()))
 
     def _serve(self) -> None:
         while (unit := self._work.get()) is not None:

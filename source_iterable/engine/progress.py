@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -155,9 +155,7 @@ class Progress:
         return best
 
 
-def summary(sync: Sync, elapsed: float, peak_disk: int, names: Sequence[str]) -> str:
-    incomplete = [track.name for track in sync.tracks if track.error is not None] or (
-        list(names) if sync.aborted is not None else []
-    )
+def summary(sync: Sync, elapsed: float, peak_disk: int) -> str:
+    incomplete = [track.name for track in sync.tracks if not track.completed]
     text = f"sync finished in {duration(elapsed)}: {sync.records:,} records; peak temporary disk {size(peak_disk)}"
     return text + (f"; incomplete streams: {', '.join(incomplete)}" if incomplete else "")

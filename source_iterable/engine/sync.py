@@ -29,6 +29,7 @@ from .progress import Progress
 from .units import Fetched, StreamRun, Unit, Verdict
 
 LOGGER = logging.getLogger("airbyte")
+STOP_GRACE_SECONDS = 10.0  # a stopping sync waits this long at most for its workers to let go
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Track:
     emitted: int = 0
     running: bool = False
     finished: bool = False
+    completed: bool = False
     fail_at: int | None = None
     error: ConnectorError | None = None
     stack_trace: str | None = None
@@ -115,6 +117,11 @@ class Sync:
         finally:
             for lane in self.lanes.values():
                 lane.stop()
+            if self.aborted is not None:
+                # Let the workers see the stop and clean up (cancel their export jobs), briefly.
+                deadline = self._clock() + STOP_GRACE_SECONDS
+                for lane in self.lanes.values():
+                    lane.join(deadline, self._clock)
             for track in self.tracks:
                 for _, fetched in track.done.values():
                     if fetched is not None:
@@ -301,4 +308,5 @@ class Sync:
 
     def _end(self, track: Track, status: Status) -> None:
         track.finished = True
+        track.completed = status is Status.COMPLETE
         self._out.message(protocol.stream_status(track.name, status))
