@@ -81,13 +81,7 @@ def decode_json_string(value: Any) -> Any:
     Anything else (not JSON, or JSON that is not an object) stays the original string, so the value
     keeps one of two declared types and nothing is lost.
     """
-    if not isinstance(value, str):
-        return value
-    try:
-        decoded = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return value
-    return decoded if isinstance(decoded, dict) else value
+    return _decoded_if(value, dict)
 
 
 def decode_json_array_string(value: Any) -> Any:
@@ -96,13 +90,18 @@ def decode_json_array_string(value: Any) -> Any:
     The same contract as ``decode_json_string``, for arrays: a value already decoded, a string that
     is not JSON, or JSON that is not an array comes back unchanged.
     """
+    return _decoded_if(value, list)
+
+
+def _decoded_if(value: Any, kind: type[dict[str, Any]] | type[list[Any]]) -> Any:
+    """The JSON inside a string when it decodes to ``kind``; anything else comes back as it was."""
     if not isinstance(value, str):
         return value
     try:
         decoded = orjson.loads(value)
     except orjson.JSONDecodeError:
         return value
-    return decoded if isinstance(decoded, list) else value
+    return decoded if isinstance(decoded, kind) else value
 
 
 def timestamp_to_rfc3339(value: Any) -> Any:
