@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -25,7 +24,7 @@ from .jobs_api import body_for_log, job_route, match_fields, stats_path
 from .state import ServerState
 from .storage import StorageHost
 from .streaming import write_stream
-from .transport import TrackingServer
+from .transport import TrackingHandler, TrackingServer
 
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 
@@ -35,22 +34,11 @@ class _Server(TrackingServer):
         super().__init__(address, state, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive; every reply carries Content-Length or is chunked
+class _Handler(TrackingHandler):
     server_version = "iterable-ingress"
-    timeout = 300  # idle keep-alive connections are eventually dropped
-    verbose = False
 
     def version_string(self) -> str:
         return "iterable-ingress fake"  # the real Server header reads "iterable-ingress <hex>"
-
-    @property
-    def state(self) -> ServerState:
-        return cast(_Server, self.server).state
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.verbose:
-            super().log_message(format, *args)
 
     def do_GET(self) -> None:
         self._run("GET")

@@ -35,14 +35,13 @@ import threading
 import time
 from collections import Counter, deque
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 import orjson
 
 from .faults import FILE_KINDS, Fault
-from .transport import TrackingServer
+from .transport import TrackingHandler, TrackingServer
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -193,21 +192,9 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     return first, min(last, size - 1)
 
 
-class _StorageHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 300
-    verbose = False
-
+class _StorageHandler(TrackingHandler):
     def version_string(self) -> str:
         return "AmazonS3"
-
-    @property
-    def state(self) -> ServerState:
-        return cast(_StorageServer, self.server).state
-
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.verbose:
-            super().log_message(format, *args)
 
     def do_GET(self) -> None:
         try:

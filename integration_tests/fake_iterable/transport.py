@@ -7,7 +7,7 @@ import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from .state import ServerState
@@ -49,3 +49,19 @@ class TrackingServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], OSError):
             return  # a client that hangs up mid-body is normal, not a server error
         super().handle_error(request, client_address)
+
+
+class TrackingHandler(BaseHTTPRequestHandler):
+    """What both hosts' handlers share: keep-alive, an idle timeout, quiet logs, the server's state."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive; every reply carries Content-Length or is chunked
+    timeout = 300  # idle keep-alive connections are eventually dropped
+    verbose = False
+
+    @property
+    def state(self) -> ServerState:
+        return cast(TrackingServer, self.server).state
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.verbose:
+            super().log_message(format, *args)
