@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from integration_tests.fake_iterable import FakeIterable
-from integration_tests.harness import FAST_JOBS, FAST_PACE, TEST_API_KEY, Connector, make_config
+from integration_tests.harness import (
+    FAST_JOBS,
+    FAST_PACE,
+    TEST_API_KEY,
+    Connector,
+    connector_env,
+    make_config,
+)
 
 READONLY_KEY = "itbl-READONLY-0d1e2f3a4b5c6d7e8f90"
 
@@ -41,6 +48,19 @@ def connector(tmp_path: Path) -> Connector:
 
 
 @pytest.fixture
+def spool_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def spool_connector(tmp_path: Path, spool_dir: Path) -> Connector:
+    """A connector whose temporary files go to a folder the test can inspect (left empty, always)."""
+    return Connector(tmp_path / "run", connector_env(TMPDIR=str(spool_dir)))
+
+
+@pytest.fixture
 def config(server: FakeIterable) -> dict[str, Any]:
     return make_config(server.base_url)
 
@@ -49,7 +69,8 @@ def config(server: FakeIterable) -> dict[str, Any]:
 def discovered(server: FakeIterable, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     run = Connector(tmp_path_factory.mktemp("discover")).run("discover", make_config(server.base_url))
     assert run.returncode == 0, run.all_output
-    return run.of_type("CATALOG")[0]["catalog"]["streams"]
+    streams: list[dict[str, Any]] = run.of_type("CATALOG")[0]["catalog"]["streams"]
+    return streams
 
 
 # The in-process fake reads its campaign-metrics limit from the environment: raise it with the

@@ -210,11 +210,12 @@ def test_every_state_counts_the_records_of_its_stream_since_the_previous_state(
 
 
 def test_sigkill_with_several_streams_in_flight_then_resume_loses_and_duplicates_nothing(
-    server: FakeIterable, discovered: list[dict[str, Any]], tmp_path: Path
+    server: FakeIterable,
+    discovered: list[dict[str, Any]],
+    spool_connector: Connector,
+    spool_dir: Path,
 ) -> None:
-    spool_dir = tmp_path / "spool"
-    spool_dir.mkdir()
-    connector = Connector(tmp_path / "run", connector_env(TMPDIR=str(spool_dir)))
+    connector = spool_connector
     streams = ["email_send", "email_open", "email_click", "users", "list_users", "campaigns"]
     catalog = configured_catalog(discovered, "incremental", streams)
     config = make_config(server.base_url, window_in_days=7, adaptive_windows=False)

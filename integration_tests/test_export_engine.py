@@ -24,19 +24,6 @@ pytestmark = pytest.mark.integration
 UTC = timezone.utc
 
 
-@pytest.fixture
-def spool_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "spool"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def engine(tmp_path: Path, spool_dir: Path) -> Connector:
-    """A connector whose temporary files go to a folder the test can inspect."""
-    return Connector(tmp_path / "run", connector_env(TMPDIR=str(spool_dir)))
-
-
 def export_log(server: FakeIterable, data_type: str) -> list[dict[str, Any]]:
     return [
         entry
@@ -100,7 +87,7 @@ def test_a_damaged_body_is_retried_and_every_row_arrives_once(
 
 
 def test_a_window_that_keeps_failing_is_split_and_its_rows_emitted_once(
-    server: FakeIterable, discovered: list[dict[str, Any]], engine: Connector, spool_dir: Path
+    server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector, spool_dir: Path
 ) -> None:
     # given a window Iterable always cuts when asked for whole, but serves in halves
     whole = {**FIRST_WINDOW, "endDateTime": "2024-01-31 00:00:00"}
@@ -108,7 +95,7 @@ def test_a_window_that_keeps_failing_is_split_and_its_rows_emitted_once(
         {"path": "/api/export/data.json", "match": whole, "kind": "cut", "after_rows": 3, "times": None}
     )
     started = datetime.now(UTC)
-    run = sync(engine, server, discovered, "email_send")
+    run = sync(spool_connector, server, discovered, "email_send")
     assert_exactly_once(run, server, "email_send", started)
     asked = [
         (e["query"]["startDateTime"], e["query"]["endDateTime"])
@@ -126,7 +113,7 @@ def test_a_window_that_keeps_failing_is_split_and_its_rows_emitted_once(
 
 
 def test_a_window_failing_at_the_split_floor_fails_the_stream_and_emits_nothing_of_it(
-    server: FakeIterable, discovered: list[dict[str, Any]], engine: Connector, spool_dir: Path
+    server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector, spool_dir: Path
 ) -> None:
     # given every emailSend request cut, whatever its size
     server.add_fault(
@@ -137,7 +124,7 @@ def test_a_window_failing_at_the_split_floor_fails_the_stream_and_emits_nothing_
             "times": None,
         }
     )
-    run = engine.run(
+    run = spool_connector.run(
         "read",
         make_config(server.base_url, window_in_days=1),
         configured_catalog(discovered, "incremental", ["email_send", "email_open"]),
@@ -156,20 +143,20 @@ def test_a_window_failing_at_the_split_floor_fails_the_stream_and_emits_nothing_
 
 
 def test_a_second_sync_after_a_failed_window_resumes_at_that_window(
-    server: FakeIterable, discovered: list[dict[str, Any]], engine: Connector
+    server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector
 ) -> None:
     # given a sync whose third window fails for good
     third = {"dataTypeName": "emailSend", "startDateTime": "2024-03-01 00:00:00"}
     server.add_fault(
         {"path": "/api/export/data.json", "match": third, "kind": "status", "status": 400, "times": None}
     )
-    first = sync(engine, server, discovered, "email_send")
+    first = sync(spool_connector, server, discovered, "email_send")
     assert first.returncode == 1
     assert first.stream_state("email_send") == {"createdAt": "2024-03-01T00:00:00Z"}
     # when the fault is gone and the sync resumes from the state it left
     server.clear_faults()
     started = datetime.now(UTC)
-    second = engine.run(
+    second = spool_connector.run(
         "read",
         make_config(server.base_url),
         configured_catalog(discovered, "incremental", ["email_send"]),

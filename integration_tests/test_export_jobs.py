@@ -64,20 +64,8 @@ def read(
     return connector.run("read", make_config(server.base_url, **config), catalog, state)
 
 
-@pytest.fixture
-def spool_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "spool"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def jobs_connector(tmp_path: Path, spool_dir: Path) -> Connector:
-    return Connector(tmp_path / "run", connector_env(TMPDIR=str(spool_dir)))
-
-
 def test_auto_reads_a_backfill_through_jobs_and_one_recent_window_through_data_json(
-    server: FakeIterable, discovered: list[dict[str, Any]], jobs_connector: Connector
+    server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector
 ) -> None:
     # given a backfill of email_send (years of windows) and users resuming one day before now
     yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -91,7 +79,7 @@ def test_auto_reads_a_backfill_through_jobs_and_one_recent_window_through_data_j
         }
     ]
     started = datetime.now(UTC)
-    run = read(jobs_connector, server, discovered, ["email_send", "users"], state, export_api="auto")
+    run = read(spool_connector, server, discovered, ["email_send", "users"], state, export_api="auto")
     # then email_send went through export jobs only, users' single window through data.json only
     assert run.returncode == 0, run.all_output[-3000:]
     assert requests_to(server, START, "emailSend") and not requests_to(
@@ -104,11 +92,11 @@ def test_auto_reads_a_backfill_through_jobs_and_one_recent_window_through_data_j
 
 
 def test_both_export_paths_emit_identical_records_for_every_export_stream(
-    server: FakeIterable, discovered: list[dict[str, Any]], jobs_connector: Connector
+    server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector
 ) -> None:
     started = datetime.now(UTC)
-    through_jobs = read(jobs_connector, server, discovered, EXPORT_STREAMS, export_api="async")
-    through_data_json = read(jobs_connector, server, discovered, EXPORT_STREAMS, export_api="sync")
+    through_jobs = read(spool_connector, server, discovered, EXPORT_STREAMS, export_api="async")
+    through_data_json = read(spool_connector, server, discovered, EXPORT_STREAMS, export_api="sync")
     assert through_jobs.returncode == 0, through_jobs.all_output[-3000:]
     assert through_data_json.returncode == 0, through_data_json.all_output[-3000:]
     for stream in EXPORT_STREAMS:
@@ -134,7 +122,7 @@ JOB_FAULTS = {
 def test_every_job_fault_still_gives_every_row_exactly_once(
     server: FakeIterable,
     discovered: list[dict[str, Any]],
-    jobs_connector: Connector,
+    spool_connector: Connector,
     spool_dir: Path,
     rule: dict[str, Any],
 ) -> None:
@@ -146,7 +134,7 @@ def test_every_job_fault_still_gives_every_row_exactly_once(
     )
     fault(server, **rule, **match)
     started = datetime.now(UTC)
-    run = read(jobs_connector, server, discovered, ["email_send"], export_api="async")
+    run = read(spool_connector, server, discovered, ["email_send"], export_api="async")
     # then the window was read again or around the fault, every row once, and nothing left on disk
     assert run.returncode == 0, run.all_output[-3000:]
     assert canonical(run.records("email_send")) == canonical(
@@ -163,7 +151,7 @@ def test_every_job_fault_still_gives_every_row_exactly_once(
 
 
 def test_a_window_whose_jobs_keep_failing_fails_its_stream_naming_window_and_jobs(
-    server: FakeIterable, discovered: list[dict[str, Any]], jobs_connector: Connector
+    server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector
 ) -> None:
     fault(
         server,
@@ -171,7 +159,7 @@ def test_a_window_whose_jobs_keep_failing_fails_its_stream_naming_window_and_job
         match={"dataTypeName": "emailSend", "start": "2024-01-01 00:00:00"},
         times=None,
     )
-    run = read(jobs_connector, server, discovered, ["email_send", "email_open"], export_api="async")
+    run = read(spool_connector, server, discovered, ["email_send", "email_open"], export_api="async")
     assert run.returncode == 1
     [trace] = run.traces()
     message = trace["error"]["message"]
@@ -183,9 +171,9 @@ def test_a_window_whose_jobs_keep_failing_fails_its_stream_naming_window_and_job
 
 
 def test_the_api_key_goes_to_iterable_and_never_to_the_storage_host(
-    server: FakeIterable, discovered: list[dict[str, Any]], jobs_connector: Connector
+    server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector
 ) -> None:
-    run = read(jobs_connector, server, discovered, ["email_send", "users"], export_api="async")
+    run = read(spool_connector, server, discovered, ["email_send", "users"], export_api="async")
     assert run.returncode == 0, run.all_output[-3000:]
     downloads = server.storage_stats()["log"]
     assert len(downloads) > 2
@@ -194,11 +182,11 @@ def test_the_api_key_goes_to_iterable_and_never_to_the_storage_host(
 
 
 def test_auto_falls_back_to_data_json_with_one_warning_when_the_key_may_not_use_jobs(
-    server: FakeIterable, discovered: list[dict[str, Any]], jobs_connector: Connector
+    server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector
 ) -> None:
     jobs_feature(server, enabled=False)
     started = datetime.now(UTC)
-    run = read(jobs_connector, server, discovered, ["email_send", "email_open"], export_api="auto")
+    run = read(spool_connector, server, discovered, ["email_send", "email_open"], export_api="auto")
     assert run.returncode == 0, run.all_output[-3000:]
     warnings = [m["log"]["message"] for m in run.of_type("LOG") if m["log"]["level"] == "WARN"]
     assert len([w for w in warnings if "refused export jobs" in w]) == 1
@@ -210,10 +198,10 @@ def test_auto_falls_back_to_data_json_with_one_warning_when_the_key_may_not_use_
 
 
 def test_async_with_a_key_that_may_not_use_jobs_is_a_config_error(
-    server: FakeIterable, discovered: list[dict[str, Any]], jobs_connector: Connector
+    server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector
 ) -> None:
     jobs_feature(server, enabled=False)
-    run = read(jobs_connector, server, discovered, ["email_send"], export_api="async")
+    run = read(spool_connector, server, discovered, ["email_send"], export_api="async")
     assert run.returncode == 1
     [trace] = run.traces()
     assert trace["error"]["failure_type"] == "config_error" and "export_api" in trace["error"]["message"]

@@ -15,7 +15,7 @@ from integration_tests.expectations import canonical, expected_records
 from integration_tests.fake_iterable import FakeIterable
 from integration_tests.fake_iterable.fields import field_types
 from integration_tests.harness import TEST_API_KEY, Connector, Run, configured_catalog, make_config
-from unit_tests.rfc3339 import FORMAT_CHECKER, is_rfc3339_date_time
+from unit_tests.rfc3339 import FORMAT_CHECKER, closed, is_rfc3339_date_time
 
 pytestmark = pytest.mark.integration
 FIELDS_PATH = "/api/users/getFields"
@@ -36,19 +36,6 @@ def warnings(run: Run) -> list[str]:
 def assert_clean(run: Run) -> None:
     assert TEST_API_KEY not in run.all_output
     assert "Traceback" not in run.all_output
-
-
-def closed(node: Any) -> Any:
-    """The schema with ``additionalProperties: false`` wherever it declares properties: a field that
-    getFields reported but the schema missed fails validation."""
-    if isinstance(node, dict):
-        out = {key: closed(value) for key, value in node.items()}
-        if isinstance(out.get("properties"), dict):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(node, list):
-        return [closed(item) for item in node]
-    return node
 
 
 def values_at(node: Any, parts: list[str]) -> Iterator[Any]:

@@ -42,6 +42,17 @@ NOW = datetime(2024, 3, 10, 12, 0, 0, tzinfo=timezone.utc)
 # High enough that the limiters never make a unit test wait.
 FAST_RATE = 600_000.0
 
+# The stream names of the other channels' events (issue 11), in the order of the brief.
+CHANNEL_STREAMS = (
+    "push_send push_send_skip push_open push_uninstall push_bounce web_push_send web_push_click "
+    "web_push_send_skip in_app_send in_app_open in_app_click in_app_close in_app_delete in_app_delivery "
+    "in_app_send_skip inbox_session inbox_message_impression sms_send sms_bounce sms_click sms_received "
+    "sms_send_skip sms_usage_info purchase custom_event hosted_unsubscribe_click in_app_recall rcs_send "
+    "rcs_send_skip embedded_send embedded_send_skip embedded_click embedded_received embedded_impression "
+    "embedded_session unknown_session journey_exit whatsapp_send whatsapp_send_skip whatsapp_bounce "
+    "whatsapp_click whatsapp_received whatsapp_seen whatsapp_usage_info"
+).split()
+
 # Error bodies quoted in the fact sheet, section 2.
 BAD_API_KEY_BODY = {
     "msg": "Invalid API key",

@@ -1,4 +1,5 @@
-"""A strict RFC 3339 ``date-time`` check for jsonschema, shared by the schema and end-to-end tests.
+"""Schema validation for the tests: a strict RFC 3339 ``date-time`` check for jsonschema, and a way
+to close a schema to undeclared fields. Shared by the schema, users and end-to-end tests.
 
 jsonschema only checks ``date-time`` when the optional rfc3339-validator is installed; this
 registers our own check so validation never silently skips the format.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 from jsonschema import FormatChecker
 
@@ -37,3 +39,16 @@ def is_rfc3339_date_time(value: object) -> bool:
 # jsonschema only checks date-time when rfc3339-validator is installed; register our own check either way.
 FORMAT_CHECKER = FormatChecker()
 FORMAT_CHECKER.checks("date-time")(is_rfc3339_date_time)
+
+
+def closed(node: Any) -> Any:
+    """The schema with ``additionalProperties: false`` wherever it declares properties: a field that
+    the source reported but the schema missed fails validation."""
+    if isinstance(node, dict):
+        out = {key: closed(value) for key, value in node.items()}
+        if isinstance(out.get("properties"), dict):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(node, list):
+        return [closed(item) for item in node]
+    return node

@@ -18,6 +18,8 @@ from source_iterable.transforms import (
     timestamp_to_rfc3339,
 )
 
+from .builders import CHANNEL_STREAMS
+
 # The dataTypeName enum of GET /api/export/data.json, verbatim from Iterable's Swagger (fact sheet 4.1).
 SPEC_DATA_TYPES = (
     "emailSend emailOpen emailClick hostedUnsubscribeClick emailComplaint emailBounce emailSendSkip "
@@ -28,16 +30,6 @@ SPEC_DATA_TYPES = (
     "embeddedSendSkip embeddedClick embeddedReceived embeddedImpression embeddedSession unknownSession "
     "journeyExit whatsAppBounce whatsAppClick whatsAppReceived whatsAppSeen whatsAppSend whatsAppSendSkip "
     "whatsAppUsageInfo"
-).split()
-# The names of issue 11, in the order of the brief.
-CHANNEL_STREAMS = (
-    "push_send push_send_skip push_open push_uninstall push_bounce web_push_send web_push_click "
-    "web_push_send_skip in_app_send in_app_open in_app_click in_app_close in_app_delete in_app_delivery "
-    "in_app_send_skip inbox_session inbox_message_impression sms_send sms_bounce sms_click sms_received "
-    "sms_send_skip sms_usage_info purchase custom_event hosted_unsubscribe_click in_app_recall rcs_send "
-    "rcs_send_skip embedded_send embedded_send_skip embedded_click embedded_received embedded_impression "
-    "embedded_session unknown_session journey_exit whatsapp_send whatsapp_send_skip whatsapp_bounce "
-    "whatsapp_click whatsapp_received whatsapp_seen whatsapp_usage_info"
 ).split()
 BLOCK_START = "    # --- other channels' export events (issue 11) ---"
 BLOCK_END = "    # --- end of other channels ---"

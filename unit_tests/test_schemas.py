@@ -17,18 +17,11 @@ import pytest
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 from jsonschema import Draft7Validator
 
+from .builders import CHANNEL_STREAMS
+
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "source_iterable" / "schemas"
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
-CHANNEL_STREAMS = (
-    "push_send push_send_skip push_open push_uninstall push_bounce web_push_send web_push_click "
-    "web_push_send_skip in_app_send in_app_open in_app_click in_app_close in_app_delete in_app_delivery "
-    "in_app_send_skip inbox_session inbox_message_impression sms_send sms_bounce sms_click sms_received "
-    "sms_send_skip sms_usage_info purchase custom_event hosted_unsubscribe_click in_app_recall rcs_send "
-    "rcs_send_skip embedded_send embedded_send_skip embedded_click embedded_received embedded_impression "
-    "embedded_session unknown_session journey_exit whatsapp_send whatsapp_send_skip whatsapp_bounce "
-    "whatsapp_click whatsapp_received whatsapp_seen whatsapp_usage_info"
-).split()
 
 # stream -> (primary key fields, cursor fields); every one must be a declared property.
 KEY_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

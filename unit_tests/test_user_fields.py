@@ -39,7 +39,7 @@ from .builders import (
     config_dict,
     iterable_config,
 )
-from .rfc3339 import FORMAT_CHECKER
+from .rfc3339 import FORMAT_CHECKER, closed
 
 FIELDS_URL = BASE_URL + GET_FIELDS_PATH
 FORBIDDEN_BODY = {"msg": "API key is not allowed to call this endpoint", "code": "Forbidden", "params": None}
@@ -95,18 +95,6 @@ def schema(static: dict[str, Any]) -> dict[str, Any]:
 
 def types_of(node: dict[str, Any]) -> list[str]:
     return sorted(node["type"])
-
-
-def closed(node: Any) -> Any:
-    """The schema with ``additionalProperties: false`` wherever properties are declared."""
-    if isinstance(node, dict):
-        out = {key: closed(value) for key, value in node.items()}
-        if isinstance(out.get("properties"), dict):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(node, list):
-        return [closed(item) for item in node]
-    return node
 
 
 # --- parsing --------------------------------------------------------------------------------------
