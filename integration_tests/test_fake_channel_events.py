@@ -129,7 +129,7 @@ def test_ids_refer_to_the_dataset_campaigns_channels_and_message_types(server: F
     assert {row["channelId"] for row in rows if "channelId" in row} <= channels
     for row in rows:
         if "messageTypeId" in row:
-            assert channel_of[row["messageTypeId"]] == row["channelId"], row
+            assert channel_of[int(str(row["messageTypeId"]))] == row["channelId"], row
 
 
 @pytest.mark.parametrize("send, engagements", sorted(SENDS.items()))

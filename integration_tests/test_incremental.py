@@ -36,7 +36,7 @@ def parse(text: str) -> datetime:
 
 def rows_each_second(first: datetime, seconds: int, kind: str) -> list[dict[str, Any]]:
     """One row per second over a span the first sync's upper bound will fall inside."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i in range(seconds):
         stamp = export_text(first + timedelta(seconds=i))
         if kind == "user":

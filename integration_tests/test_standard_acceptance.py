@@ -140,7 +140,7 @@ def test_a_read_from_the_future_state_emits_no_record(
 def test_the_configured_catalog_lists_every_discovered_stream_as_discover_declares_it() -> None:
     """The CDK only checks the catalog's stream names; keep its modes, cursors and keys in step too."""
     output = discover(SourceIterable(), load_json(SERVER_CONFIG))
-    assert not output.errors
+    assert not output.errors and output.catalog is not None and output.catalog.catalog is not None
     discovered = {stream.name: stream for stream in output.catalog.catalog.streams}
     catalog = load_json("integration_tests/configured_catalog.json")
     assert [s["stream"]["name"] for s in catalog["streams"]] == sorted(discovered)

@@ -16,7 +16,7 @@ bash scripts/setup_venv.sh
 step "ruff and mypy"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy source_iterable
+.venv/bin/mypy source_iterable unit_tests integration_tests bench
 
 step "unit, integration and CDK standard acceptance tests (fake Iterable on 127.0.0.1)"
 .venv/bin/python -m pytest unit_tests integration_tests \
