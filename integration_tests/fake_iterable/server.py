@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
@@ -257,7 +256,6 @@ class FakeIterable:
         self._address = (host, port)
         self._verbose = verbose
         self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.storage = StorageHost(self.state, host, storage_port, verbose)
 
     def start(self) -> FakeIterable:
@@ -267,22 +265,15 @@ class FakeIterable:
         self.state.stopping.clear()
         self.storage.start()
         self._httpd = _Server(self._address, self.state)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-iterable", daemon=True
-        )
-        self._thread.start()
+        self._httpd.serve_in_thread("fake-iterable")
         return self
 
     def stop(self) -> None:
         if self._httpd is None:
             return
         self.state.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.drop_connections()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = self._thread = None
+        self._httpd.stop_serving()
+        self._httpd = None
         self.storage.stop()
         self.state.jobs.close()
 
@@ -290,7 +281,7 @@ class FakeIterable:
     def port(self) -> int:
         if self._httpd is None:
             raise RuntimeError("server not started")
-        return int(self._httpd.server_address[1])
+        return self._httpd.port
 
     @property
     def base_url(self) -> str:

@@ -342,7 +342,6 @@ class StorageHost:
         self._address = (host, port)
         self._verbose = verbose
         self._httpd: _StorageServer | None = None
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         if self._httpd is not None:
@@ -350,26 +349,19 @@ class StorageHost:
         _StorageHandler.verbose = self._verbose
         self._httpd = _StorageServer(self._address, self.state)
         self.state.signer.base_url = self.base_url
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="fake-storage", daemon=True
-        )
-        self._thread.start()
+        self._httpd.serve_in_thread("fake-storage")
 
     def stop(self) -> None:
         if self._httpd is None:
             return
-        self._httpd.shutdown()
-        self._httpd.drop_connections()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = self._thread = None
+        self._httpd.stop_serving()
+        self._httpd = None
 
     @property
     def port(self) -> int:
         if self._httpd is None:
             raise RuntimeError("storage host not started")
-        return int(self._httpd.server_address[1])
+        return self._httpd.port
 
     @property
     def base_url(self) -> str:

@@ -24,7 +24,26 @@ class TrackingServer(ThreadingHTTPServer):
         self.state = state
         self.open_sockets: set[socket.socket] = set()
         self._sockets_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         super().__init__(address, handler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def serve_in_thread(self, name: str) -> None:
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True
+        )
+        self._thread.start()
+
+    def stop_serving(self) -> None:
+        """Stop accepting, cut the keep-alive connections still open, and wait for the thread."""
+        self.shutdown()
+        self.drop_connections()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._sockets_lock:
