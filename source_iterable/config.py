@@ -29,6 +29,14 @@ MAX_EXPORT_JOBS = 4  # Iterable runs at most 4 exports at once per organization;
 # one stream's records are printed, small enough that a backfill never fills the disk.
 DEFAULT_READ_AHEAD_UNITS = 8
 DEFAULT_READ_AHEAD_MB = 1024
+# Iterable makes some events exportable minutes after their createdAt (real data: opens 5-6 minutes
+# late), and custom events and purchases may be tracked with any past createdAt: each sync re-reads
+# this span behind its bookmark and delivers only the rows it has not delivered before.
+DEFAULT_LOOKBACK_MINUTES = 60
+MAX_LOOKBACK_MINUTES = 1440
+LIST_USERS_SOURCES = ("auto", "get_users")
+# Iterable's three project types; a project's type is fixed when it is created.
+PROJECT_TYPES = ("email_based", "hybrid", "userid_based")
 
 START_DATE_FORMS = "YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or MM/DD/YYYY (UTC)"
 _START_DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -59,6 +67,9 @@ class IterableConfig:
     adaptive_windows: bool = True
     read_ahead_units: int = DEFAULT_READ_AHEAD_UNITS
     read_ahead_mb: int = DEFAULT_READ_AHEAD_MB
+    lookback: timedelta = timedelta(minutes=DEFAULT_LOOKBACK_MINUTES)
+    list_users_source: str = "auto"
+    project_type: str = "email_based"
 
     @property
     def host(self) -> str:
@@ -79,15 +90,22 @@ def parse_start_date(value: Any) -> datetime:
     raise ConfigError("start_date", f"'{text}' is not a date; use {START_DATE_FORMS}")
 
 
-def _positive_int(raw: Mapping[str, Any], field: str, default: int, minimum: int) -> int:
+def _positive_int(
+    raw: Mapping[str, Any], field: str, default: int, minimum: int, maximum: int | None = None
+) -> int:
     value = raw.get(field, default)
     if value is None:
         return default
+    accepted = (
+        f"a whole number from {minimum} to {maximum}"
+        if maximum is not None
+        else f"a whole number of at least {minimum}"
+    )
     # bool is an int subclass in Python; true/false in a JSON config is a mistake, not 1/0.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(field, f"must be a whole number of at least {minimum}, got {value!r}")
-    if value < minimum:
-        raise ConfigError(field, f"must be a whole number of at least {minimum}, got {value}")
+        raise ConfigError(field, f"must be {accepted}, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(field, f"must be {accepted}, got {value}")
     return value
 
 
@@ -156,6 +174,9 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Iterabl
         )
     read_ahead_units = _positive_int(raw, "read_ahead_windows", DEFAULT_READ_AHEAD_UNITS, minimum=1)
     read_ahead_mb = _positive_int(raw, "read_ahead_mb", DEFAULT_READ_AHEAD_MB, minimum=1)
+    lookback = _positive_int(
+        raw, "lookback_minutes", DEFAULT_LOOKBACK_MINUTES, minimum=0, maximum=MAX_LOOKBACK_MINUTES
+    )
 
     region_raw = raw.get("region") or "US"
     region = region_raw.upper() if isinstance(region_raw, str) else ""
@@ -174,4 +195,7 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Iterabl
         adaptive_windows=_flag(raw, "adaptive_windows", True),
         read_ahead_units=read_ahead_units,
         read_ahead_mb=read_ahead_mb,
+        lookback=timedelta(minutes=lookback),
+        list_users_source=_choice(raw, "list_users_source", LIST_USERS_SOURCES, "auto"),
+        project_type=_choice(raw, "project_type", PROJECT_TYPES, "email_based"),
     )

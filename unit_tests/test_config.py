@@ -53,6 +53,9 @@ def test_defaults_of_a_minimal_config() -> None:
     assert config.adaptive_windows is True
     assert config.read_ahead_units == DEFAULT_READ_AHEAD_UNITS == 8
     assert config.read_ahead_mb == DEFAULT_READ_AHEAD_MB == 1024
+    assert config.lookback == timedelta(minutes=60)
+    assert config.list_users_source == "auto"
+    assert config.project_type == "email_based"
 
 
 def test_window_and_lag_are_read_as_given() -> None:
@@ -113,6 +116,16 @@ BAD_VALUES: list[tuple[str, dict[str, Any]]] = [
     ("read_ahead_mb", {"read_ahead_mb": 0}),
     ("read_ahead_mb", {"read_ahead_mb": -512}),
     ("read_ahead_mb", {"read_ahead_mb": 1.5}),
+    ("lookback_minutes", {"lookback_minutes": -1}),
+    ("lookback_minutes", {"lookback_minutes": 1441}),
+    ("lookback_minutes", {"lookback_minutes": 1.5}),
+    ("lookback_minutes", {"lookback_minutes": "60"}),
+    ("lookback_minutes", {"lookback_minutes": True}),
+    ("list_users_source", {"list_users_source": "export"}),
+    ("list_users_source", {"list_users_source": 1}),
+    ("project_type", {"project_type": "email"}),
+    ("project_type", {"project_type": "userId_based_project"}),
+    ("project_type", {"project_type": ["hybrid"]}),
 ]
 
 
@@ -227,6 +240,31 @@ def test_read_ahead_is_read_as_given() -> None:
     config = parse_config(config_dict(read_ahead_windows=2, read_ahead_mb=64), NOW)
 
     assert (config.read_ahead_units, config.read_ahead_mb) == (2, 64)
+
+
+@pytest.mark.parametrize("minutes", [0, 1, 60, 1440])
+def test_lookback_is_a_whole_number_of_minutes_from_0_to_1440(minutes: int) -> None:
+    assert parse_config(config_dict(lookback_minutes=minutes), NOW).lookback == timedelta(minutes=minutes)
+
+
+def test_a_lookback_out_of_range_names_the_range() -> None:
+    with pytest.raises(ConfigError, match="from 0 to 1440, got 1441"):
+        parse_config(config_dict(lookback_minutes=1441), NOW)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("list_users_source", "get_users", "get_users"),
+        ("list_users_source", "AUTO", "auto"),
+        ("project_type", "hybrid", "hybrid"),
+        ("project_type", " UserID_Based ", "userid_based"),
+    ],
+)
+def test_list_users_source_and_project_type_are_choices_in_any_case(
+    field: str, value: str, expected: str
+) -> None:
+    assert getattr(parse_config(config_dict(**{field: value}), NOW), field) == expected
 
 
 def test_a_setting_given_as_null_takes_its_default() -> None:
