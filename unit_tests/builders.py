@@ -21,9 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 from urllib3.exceptions import ProtocolError
 
-from source_iterable.api.budgets import BUDGETS, Limiter, Limiters, Waiter
+from source_iterable.api.budgets import BUDGETS, Limiters
 from source_iterable.api.client import HttpSettings, IterableClient
 from source_iterable.api.errors import ConnectorError
+from source_iterable.api.limiter import Limiter, Waiter
 from source_iterable.config import IterableConfig, parse_config
 from source_iterable.engine.output import Output
 from source_iterable.engine.sync import ReadAhead, Sync

@@ -8,16 +8,9 @@ import threading
 import pytest
 
 from source_iterable.api import budgets
-from source_iterable.api.budgets import (
-    BUDGETS,
-    KeyGate,
-    Limiter,
-    Scope,
-    budget_for,
-    margin_for,
-    project_limiters,
-)
+from source_iterable.api.budgets import BUDGETS, Scope, budget_for, project_limiters
 from source_iterable.api.errors import Aborted
+from source_iterable.api.limiter import KeyGate, Limiter, margin_for
 from source_iterable.config import ConfigError
 
 

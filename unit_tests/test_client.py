@@ -13,7 +13,7 @@ import pytest
 import requests
 import requests_mock
 
-from source_iterable.api.budgets import KeyGate
+from source_iterable.api.limiter import KeyGate
 from source_iterable.api.client import HttpSettings, IterableClient, read_json
 from source_iterable.api.errors import (
     Aborted,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from source_iterable.api.budgets import Limiter
+from source_iterable.api.limiter import Limiter
 from source_iterable.api.spool import Progress as Download
 from source_iterable.engine.lanes import EXPORT, LIST_MEMBERS, RESOURCES
 from source_iterable.engine.progress import (

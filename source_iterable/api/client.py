@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 
-from .budgets import KeyGate, Limiter, Limiters, budget_for
+from .budgets import Limiters, budget_for
 from .errors import Aborted, Action, ApiError, BodyError, FailureType, iterable_message, resolve
+from .limiter import KeyGate, Limiter
 
 T = TypeVar("T")
 LOGGER = logging.getLogger("airbyte")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..api.budgets import Limiter
+from ..api.limiter import Limiter
 from .units import Plan
 
 if TYPE_CHECKING:
