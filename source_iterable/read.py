@@ -29,6 +29,7 @@ from .readers import Selected, build_runs, lane_widths
 from .readers.context import JobsAccess, SyncContext
 from .readers.exports import ExportRun
 from .readers.jobs import JobRunner
+from .records import ADDITIONAL_FIELDS, declared_keys, missing_fold_warning
 from .state import stream_states
 
 LOGGER = logging.getLogger("airbyte")
@@ -81,7 +82,16 @@ def read(
         started = now or datetime.now(timezone.utc)
         limiters = project_limiters(config.host, config.api_key)
         client = IterableClient(config.base_url, config.api_key, limiters)
-        ctx = SyncContext(config, client, started, JobsAccess(allowed=config.export_api != "sync"))
+        ctx = SyncContext(
+            config,
+            client,
+            started,
+            JobsAccess(allowed=config.export_api != "sync"),
+            declared={item.spec.name: declared_keys(item.json_schema) for item in selected},
+        )
+        for name, keys in ctx.declared.items():
+            if keys is not None and ADDITIONAL_FIELDS not in keys:
+                LOGGER.warning(missing_fold_warning(name))
         for name in unknown:
             LOGGER.warning(f"stream '{name}' of the catalog is not a stream of this source; it is skipped")
             output.message(stream_status(name, Status.INCOMPLETE))

@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from .records import ADDITIONAL_FIELDS, ADDITIONAL_FIELDS_SCHEMA
+
 MAX_DEPTH = 20  # a reference cycle is a bug in a schema file, not an endless loop
 
 
@@ -45,7 +47,9 @@ def _resolve(node: Any, depth: int) -> Any:
 
 
 def stream_schema(stream: str) -> dict[str, Any]:
-    """The JSON schema of ``stream``, every reference resolved (a new copy each call)."""
+    """The JSON schema of ``stream``, every reference resolved (a new copy each call), with the object
+    every stream declares for the fields its schema does not (``records.ADDITIONAL_FIELDS``)."""
     raw = orjson.loads(files("source_iterable").joinpath("schemas", f"{stream}.json").read_bytes())
     resolved: dict[str, Any] = _resolve(raw, 0)
+    resolved.setdefault("properties", {})[ADDITIONAL_FIELDS] = copy.deepcopy(dict(ADDITIONAL_FIELDS_SCHEMA))
     return resolved

@@ -13,7 +13,6 @@ import pytest
 import requests
 import requests_mock
 
-from source_iterable.api.limiter import KeyGate
 from source_iterable.api.client import HttpSettings, IterableClient, read_json
 from source_iterable.api.errors import (
     Aborted,
@@ -24,8 +23,10 @@ from source_iterable.api.errors import (
     iterable_message,
     resolve,
 )
+from source_iterable.api.limiter import KeyGate
 from source_iterable.api.spool import spool_records
 from source_iterable.config import ConfigError
+from source_iterable.records import RecordShaper
 
 from .builders import (
     API_KEY,
@@ -419,7 +420,11 @@ def test_a_streamed_request_quotes_iterables_error_body(
 
     with pytest.raises(ApiError) as caught:
         client_for(clock, settings).request(
-            EXPORT_PATH, None, partial(spool_records, transform=dict), what="export", stream=True
+            EXPORT_PATH,
+            None,
+            partial(spool_records, convert=RecordShaper(dict).lines),
+            what="export",
+            stream=True,
         )
 
     # then the message quotes Iterable's code and msg, not "(empty body)"

@@ -11,6 +11,7 @@ from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 
 from source_iterable import schema_files
 from source_iterable.catalog import STREAMS
+from source_iterable.records import ADDITIONAL_FIELDS, ADDITIONAL_FIELDS_SCHEMA
 from source_iterable.schema_files import stream_schema
 
 SCHEMA_NAMES = sorted(
@@ -25,9 +26,17 @@ def test_there_is_a_schema_file_for_every_stream_and_no_other() -> None:
 
 
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
-def test_every_schema_is_the_one_the_cdk_loads(name: str) -> None:
-    # when / then
-    assert stream_schema(name) == ResourceSchemaLoader("source_iterable").get_schema(name)
+def test_every_schema_is_the_one_the_cdk_loads_plus_the_additional_fields_object(name: str) -> None:
+    # when
+    ours = stream_schema(name)
+    cdk = ResourceSchemaLoader("source_iterable").get_schema(name)
+
+    # then the files resolve as the CDK resolves them, and every stream declares the object that keeps
+    # the fields its schema does not declare (Airbyte drops undeclared top-level keys)
+    added = ours["properties"].pop(ADDITIONAL_FIELDS)
+    assert ours == cdk
+    assert added == dict(ADDITIONAL_FIELDS_SCHEMA)
+    assert ADDITIONAL_FIELDS not in cdk["properties"]  # declared in one place, not in 61 files
 
 
 @pytest.mark.parametrize("name", ["email_send", "users"])

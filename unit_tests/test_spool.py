@@ -23,6 +23,7 @@ from source_iterable.api.spool import (
     spool_records,
 )
 from source_iterable.catalog import STREAMS_BY_NAME
+from source_iterable.records import RecordShaper
 
 from .builders import ndjson, open_files_in
 
@@ -57,8 +58,9 @@ def assert_nothing_left(directory: Path, caught: pytest.ExceptionInfo[BaseExcept
     assert DISK.current == before
 
 
-def same(row: dict[str, Any]) -> dict[str, Any]:
-    return row
+def same(rows: list[dict[str, Any]]) -> list[bytes]:
+    """The block converter that keeps every row as it came."""
+    return RecordShaper(lambda row: row).lines(rows)
 
 
 def lines(records: RecordFile) -> list[bytes]:
@@ -95,7 +97,7 @@ def test_each_row_is_converted_once_and_written_as_the_exact_json_of_the_record(
     transform = STREAMS_BY_NAME["email_send"].transform
 
     # when
-    records = spool_records(as_response(FakeResponse(ndjson(ROWS))), transform)
+    records = spool_records(as_response(FakeResponse(ndjson(ROWS))), RecordShaper(transform).lines)
 
     # then each line is orjson's serialisation of the converted row, ready to be copied into a RECORD
     try:
@@ -199,7 +201,7 @@ def test_a_transform_that_raises_aborts_the_spool_and_removes_the_file(spool_dir
         return row
 
     with pytest.raises(BodyError, match="refused lee") as caught:
-        spool_records(as_response(FakeResponse(ndjson(ROWS))), refuse)
+        spool_records(as_response(FakeResponse(ndjson(ROWS))), RecordShaper(refuse).lines)
 
     assert_nothing_left(spool_dir, caught, before)
 

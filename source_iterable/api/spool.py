@@ -13,19 +13,18 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
 import requests
 
 from ..protocol import record_block
+from ..records import BlockConvert, Row
 from .errors import BodyError
 
 CHUNK_BYTES = 1 << 20
-Row = dict[str, Any]
-RowTransform = Callable[[Row], Any]
 
 
 @dataclass
@@ -157,10 +156,14 @@ def parse_rows(lines: list[bytes], before: int) -> list[Row]:
 
 
 class NdjsonSpooler:
-    """Feeds body chunks in, writes converted record lines out; ``finish`` checks the last line."""
+    """Feeds body chunks in, writes converted record lines out; ``finish`` checks the last line.
 
-    def __init__(self, transform: RowTransform, out: RecordFile, progress: Progress | None = None) -> None:
-        self._transform = transform
+    ``convert`` turns a block of parsed rows into record JSON lines (``records.RecordShaper.lines``):
+    usually one record a row, none for a row already delivered, several for a profile's list ids.
+    """
+
+    def __init__(self, convert: BlockConvert, out: RecordFile, progress: Progress | None = None) -> None:
+        self._convert_block = convert
         self._out = out
         self._progress = progress
         self._carry = b""
@@ -182,20 +185,19 @@ class NdjsonSpooler:
         batch = [stripped for line in lines if (stripped := line.strip())]
         rows = parse_rows(batch, self.lines)
         self.lines += len(rows)
-        transform, dumps = self._transform, orjson.dumps
-        self._out.write_lines([dumps(transform(row)) for row in rows])
+        self._out.write_lines(self._convert_block(rows))
         if self._progress is not None:
             self._progress.add(size, len(rows))
 
 
 def spool_records(
     response: requests.Response,
-    transform: RowTransform,
+    convert: BlockConvert,
     progress: Progress | None = None,
     directory: str | None = None,
     stream: str | None = None,
 ) -> RecordFile:
-    """Download an NDJSON ``response`` into a new ``RecordFile`` of converted records.
+    """Download an NDJSON ``response`` into a new ``RecordFile`` of the records ``convert`` makes.
 
     Raises ``BodyError`` (a bad line) or a requests error (a cut body); the file is closed then, so a
     failed attempt leaves nothing behind. Converting while downloading lets the parse run while the
@@ -203,7 +205,7 @@ def spool_records(
     """
     out = RecordFile(directory, stream)
     try:
-        spooler = NdjsonSpooler(transform, out, progress)
+        spooler = NdjsonSpooler(convert, out, progress)
         for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
             spooler.feed(chunk)
         spooler.finish()

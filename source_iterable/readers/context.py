@@ -9,13 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from ..api.client import IterableClient
 from ..api.errors import ApiError
-from ..api.spool import Row
 from ..catalog import StreamSpec
 from ..config import IterableConfig
+from ..records import RecordShaper, Row
 from ..transforms import format_rfc3339
 
 
@@ -44,6 +42,8 @@ class SyncContext:
     started: datetime  # the sync's start: export windows end before it, list_users' updatedAt is it
     jobs: JobsAccess
     transforms: Mapping[str, Callable[[Row], Any]] = field(default_factory=dict)  # per-stream overrides
+    # Per stream, the top-level keys its configured schema declares (what Airbyte keeps of a record).
+    declared: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
 
     @property
     def started_text(self) -> str:
@@ -52,10 +52,10 @@ class SyncContext:
     def transform(self, spec: StreamSpec) -> Callable[[Row], Any]:
         return self.transforms.get(spec.name, spec.transform)
 
+    def shaper(self, spec: StreamSpec) -> RecordShaper:
+        """Every record of ``spec`` goes through this: its transform, then undeclared keys folded."""
+        return RecordShaper(self.transform(spec), self.declared.get(spec.name))
+
 
 def describe(stream: str, detail: str = "") -> str:
     return f"stream '{stream}'" + (f", {detail}" if detail else "")
-
-
-def dumps_all(rows: list[Any], transform: Callable[[Row], Any]) -> list[bytes]:
-    return [orjson.dumps(transform(row)) for row in rows]

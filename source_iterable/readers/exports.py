@@ -25,17 +25,18 @@ from ..api.spool import RecordFile, spool_records
 from ..catalog import StreamSpec
 from ..engine.lanes import EXPORT, JOBS
 from ..engine.units import Batch, Fetched, Plan, StreamRun, Unit, Verdict
+from ..records import BlockConvert
 from ..transforms import format_rfc3339, parse_rfc3339
 from ..windows import (
     DEFAULT_SPLIT_FLOOR,
     Window,
     WindowSizer,
-    api_datetime,
     date_windows,
     export_upper_bound,
     split_window,
 )
 from .context import SyncContext, describe
+from .export_query import ExportQuery
 from .job_states import JobStarted, job_entry
 
 LOGGER = logging.getLogger("airbyte")
@@ -143,7 +144,7 @@ class ExportRun(StreamRun):
         return True
 
     def noticed(self, unit: Unit, notice: Any) -> Mapping[str, Any] | None:
-        if not isinstance(notice, JobStarted):
+        if not isinstance(notice, JobStarted) or notice.window is None:
             return None
         # Written down before the job has done anything: a sync killed from here on leaves a state
         # that names the job, so the next sync can reuse or cancel it.
@@ -184,57 +185,86 @@ class ExportRun(StreamRun):
 
     # ------------------------------------------------------------------ data.json
 
-    def request_params(self, window: Window) -> dict[str, str]:
-        return {
-            "dataTypeName": self.spec.export_type or "",
-            "startDateTime": api_datetime(window.start),
-            "endDateTime": api_datetime(window.end),
-        }
+    def query(self, window: Window) -> ExportQuery:
+        return ExportQuery(self.name, self.spec.export_type or "", window)
+
+    def block_convert(self, unit: Unit) -> BlockConvert:
+        return self.ctx.shaper(self.spec).lines
 
     def fetch_sync(self, window: Window, unit: Unit) -> Fetched:
-        """Every row of ``window`` on disk through data.json, in one piece or several; all or nothing."""
-        pieces: list[RecordFile] = []
-        try:
-            body_bytes = self._download_into(window, pieces, unit)
-        except BaseException:
-            for piece in pieces:
-                piece.close()
-            raise
-        batch = Batch(files=pieces)
-        return Fetched(batch, rows=batch.count, body_bytes=body_bytes, pieces=len(pieces))
+        return self.read_data_json(self.query(window), unit)
 
-    def _download_into(self, window: Window, pieces: list[RecordFile], unit: Unit) -> int:
-        transform = self.ctx.transform(self.spec)
-        try:
-            body = self.ctx.client.request(
-                self.spec.path,
-                self.request_params(window),
-                partial(spool_records, transform=transform, progress=unit.progress, stream=self.name),
-                what=describe(self.name, f"window {window}"),
-                stream=True,
-                max_attempts=ATTEMPTS_BEFORE_SPLIT,
-            )
-        except ApiError as error:
-            # Only a window too big to serve is helped by asking for less; a refused key or a
-            # spent rate budget is not.
-            if not error.transient or error.status == 429:
-                raise
-            halves = split_window(window, self.split_floor)
-            if halves is None:
-                # error.message already names the stream and this smallest piece.
-                raise ApiError(
-                    f"{error.message} (this piece of {window.width} is the smallest window we split to: "
-                    f"a window is not split below {self.split_floor})",
-                    error.failure_type,
-                    error.status,
-                    True,
-                    error.path,
-                    error.budget,
-                ) from None
-            LOGGER.warning(
-                f"{describe(self.name, f'window {window}')}: splitting into {halves[0]} and {halves[1]}"
-            )
-            return sum(self._download_into(half, pieces, unit) for half in halves)
-        assert body is not None
-        pieces.append(body)
-        return body.size
+    def read_data_json(self, query: ExportQuery, unit: Unit) -> Fetched:
+        return read_data_json(
+            self.ctx, self.spec.path, query, self.block_convert(unit), unit, self.split_floor
+        )
+
+
+def read_data_json(
+    ctx: SyncContext,
+    path: str,
+    query: ExportQuery,
+    convert: BlockConvert,
+    unit: Unit,
+    split_floor: timedelta = DEFAULT_SPLIT_FLOOR,
+) -> Fetched:
+    """Every row ``query`` asks for on disk through data.json, in one piece or several; all or nothing.
+
+    A window data.json keeps failing on (cut bodies, bad lines, timeouts, 5xx) is split in halves
+    down to ``split_floor``; a query without a window cannot be split and fails as it is.
+    """
+    pieces: list[RecordFile] = []
+    try:
+        body_bytes = _download_into(ctx, path, query, convert, unit, pieces, split_floor)
+    except BaseException:
+        for piece in pieces:
+            piece.close()
+        raise
+    batch = Batch(files=pieces)
+    return Fetched(batch, rows=batch.count, body_bytes=body_bytes, pieces=len(pieces))
+
+
+def _download_into(
+    ctx: SyncContext,
+    path: str,
+    query: ExportQuery,
+    convert: BlockConvert,
+    unit: Unit,
+    pieces: list[RecordFile],
+    split_floor: timedelta,
+) -> int:
+    what = describe(query.stream, query.label)
+    try:
+        body = ctx.client.request(
+            path,
+            query.data_json_params(),
+            partial(spool_records, convert=convert, progress=unit.progress, stream=query.stream),
+            what=what,
+            stream=True,
+            max_attempts=ATTEMPTS_BEFORE_SPLIT if query.window is not None else None,
+        )
+    except ApiError as error:
+        # Only a window too big to serve is helped by asking for less; a refused key or a
+        # spent rate budget is not.
+        if not error.transient or error.status == 429 or query.window is None:
+            raise
+        halves = split_window(query.window, split_floor)
+        if halves is None:
+            # error.message already names the stream and this smallest piece.
+            raise ApiError(
+                f"{error.message} (this piece of {query.window.width} is the smallest window we split to: "
+                f"a window is not split below {split_floor})",
+                error.failure_type,
+                error.status,
+                True,
+                error.path,
+                error.budget,
+            ) from None
+        LOGGER.warning(f"{what}: splitting into {halves[0]} and {halves[1]}")
+        return sum(
+            _download_into(ctx, path, query.within(half), convert, unit, pieces, split_floor)
+            for half in halves
+        )
+    assert body is not None
+    pieces.append(body)
+    return body.size

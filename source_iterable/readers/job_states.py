@@ -87,7 +87,7 @@ def poll_delays(first: float = FIRST_POLL_SECONDS) -> Iterator[float]:
 @dataclass
 class JobStarted:
     job_id: int
-    window: Window
+    window: Window | None  # None: an export of the whole history (no date filter)
 
 
 @dataclass

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 
@@ -31,8 +31,10 @@ from ..api.client import IterableClient, read_json
 from ..api.errors import Aborted, ApiError, ConnectorError, FailureType
 from ..api.spool import RecordFile, spool_records
 from ..engine.units import Batch, Fetched, Unit
-from ..windows import DEFAULT_SPLIT_FLOOR, Window, api_datetime, split_window
+from ..records import BlockConvert
+from ..windows import DEFAULT_SPLIT_FLOOR, Window, split_window
 from .context import SyncContext, describe
+from .export_query import ExportQuery
 from .job_states import (
     FileRef,
     FilesPage,
@@ -65,6 +67,18 @@ class JobFailed(Exception):
         self.state = state
 
 
+class ExportTarget(Protocol):
+    """What the jobs reader needs of the stream it reads for: how rows become records, and the
+    data.json path to fall back to when the key may not use export jobs."""
+
+    @property
+    def name(self) -> str: ...
+
+    def block_convert(self, unit: Unit) -> BlockConvert: ...
+
+    def read_data_json(self, query: ExportQuery, unit: Unit) -> Fetched: ...
+
+
 class JobRunner:
     """Reads windows through export jobs for every export stream of one sync (thread-safe)."""
 
@@ -88,13 +102,21 @@ class JobRunner:
     # ------------------------------------------------------------------ one window
 
     def fetch(self, run: ExportRun, window: Window, reused: int | None, unit: Unit) -> Fetched:
+        """One window of an export stream (reusing the job ``reused`` of an earlier sync, if given)."""
+        return self.read(run, run.query(window), unit, reused)
+
+    def read(
+        self, target: ExportTarget, query: ExportQuery, unit: Unit, reused: int | None = None
+    ) -> Fetched:
+        """Every row of ``query`` through export jobs, on disk and checked; all or nothing."""
         files: list[RecordFile] = []
+        convert = target.block_convert(unit)
         try:
-            rows, truncated = self._read(run, window, unit, files, reused)
+            rows, truncated = self._read(target, query, convert, unit, files, reused)
         except _FallBack:
             for file in files:
                 file.close()
-            return run.fetch_sync(window, unit)
+            return target.read_data_json(query, unit)
         except BaseException:
             for file in files:
                 file.close()
@@ -105,17 +127,23 @@ class JobRunner:
         )
 
     def _read(
-        self, run: ExportRun, window: Window, unit: Unit, files: list[RecordFile], job: int | None
+        self,
+        target: ExportTarget,
+        query: ExportQuery,
+        convert: BlockConvert,
+        unit: Unit,
+        files: list[RecordFile],
+        job: int | None,
     ) -> tuple[int, bool]:
-        what = describe(run.name, f"window {window}")
+        what = describe(query.stream, query.label)
         tried: list[int] = []
         for attempt in range(1, JOB_ATTEMPTS + 1):
             if job is None:
-                job = self._start(run, window, unit, what)
+                job = self._start(query, unit, what)
             tried.append(job)
             kept = len(files)
             try:
-                truncated = self._follow(run, job, unit, files, what)
+                truncated = self._follow(query, convert, job, unit, files, what)
             except JobFailed as failure:
                 for file in files[kept:]:
                     file.close()
@@ -132,14 +160,15 @@ class JobRunner:
                 job = None
                 continue
             if truncated:
-                return self._split_truncated(run, window, unit, files, job, kept, what)
+                return self._split_truncated(target, query, convert, unit, files, job, kept, what)
             return sum(f.count for f in files), False
         raise AssertionError("unreachable")
 
     def _split_truncated(
         self,
-        run: ExportRun,
-        window: Window,
+        target: ExportTarget,
+        query: ExportQuery,
+        convert: BlockConvert,
         unit: Unit,
         files: list[RecordFile],
         job: int,
@@ -149,7 +178,7 @@ class JobRunner:
         for file in files[kept:]:
             file.close()
         del files[kept:]
-        halves = split_window(window, DEFAULT_SPLIT_FLOOR)
+        halves = split_window(query.window, DEFAULT_SPLIT_FLOOR) if query.window is not None else None
         if halves is None:
             raise ConnectorError(
                 f"{what}: export job {job} was truncated by Iterable (over its 100 GB cap) and the window is "
@@ -160,20 +189,16 @@ class JobRunner:
             f"{what}: export job {job} was truncated by Iterable; reading {halves[0]} and {halves[1]}"
         )
         for half in halves:
-            self._read(run, half, unit, files, None)
+            self._read(target, query.within(half), convert, unit, files, None)
         return sum(f.count for f in files), True
 
     # ------------------------------------------------------------------ the calls
 
-    def _start(self, run: ExportRun, window: Window, unit: Unit, what: str) -> int:
-        body = {
-            "dataTypeName": run.spec.export_type,
-            "outputFormat": "application/x-json-stream",
-            "startDateTime": api_datetime(window.start),
-            "endDateTime": api_datetime(window.end),
-        }
+    def _start(self, query: ExportQuery, unit: Unit, what: str) -> int:
         try:
-            payload = self.client.request(START_PATH, None, read_json, what=what, method="POST", json=body)
+            payload = self.client.request(
+                START_PATH, None, read_json, what=what, method="POST", json=query.job_body()
+            )
         except ApiError as error:
             if not error.key_refused:
                 raise
@@ -184,7 +209,7 @@ class JobRunner:
             raise ConnectorError(f"{what}: POST {START_PATH} answered without a jobId: {str(payload)[:200]}")
         with self._count_lock:
             self.jobs_started += 1
-        unit.notify(JobStarted(job, window))
+        unit.notify(JobStarted(job, query.window))
         unit.progress.note = f"job {job} started"
         return job
 
@@ -201,15 +226,31 @@ class JobRunner:
                 f"through data.json instead (4 requests a minute). Details: {error.message}"
             )
 
-    def _follow(self, run: ExportRun, job: int, unit: Unit, files: list[RecordFile], what: str) -> bool:
+    def _follow(
+        self,
+        query: ExportQuery,
+        convert: BlockConvert,
+        job: int,
+        unit: Unit,
+        files: list[RecordFile],
+        what: str,
+    ) -> bool:
         """Poll until the job completes, downloading its files as they appear; True when truncated."""
         try:
-            return self._poll(run, job, unit, files, what)
+            return self._poll(query, convert, job, unit, files, what)
         except Aborted:
             self._cancel(job, what)  # a stopping sync does not leave its job holding a slot
             raise
 
-    def _poll(self, run: ExportRun, job: int, unit: Unit, files: list[RecordFile], what: str) -> bool:
+    def _poll(
+        self,
+        query: ExportQuery,
+        convert: BlockConvert,
+        job: int,
+        unit: Unit,
+        files: list[RecordFile],
+        what: str,
+    ) -> bool:
         started = self._clock()
         delays = poll_delays(self.latency.first_poll())
         names: list[str] = []
@@ -218,7 +259,8 @@ class JobRunner:
         while True:
             page = self._list(job, names[-1] if names else None, what)
             for ref in page.files:
-                files.append(self._download(run, job, ref, names[-1] if names else None, unit, what))
+                before = names[-1] if names else None
+                files.append(self._download(query, convert, job, ref, before, unit, what))
                 names.append(ref.name)
             unit.progress.note = f"job {job} {page.state.value}, {len(names)} files"
             if page.state is JobState.COMPLETED:
@@ -237,16 +279,22 @@ class JobRunner:
         return files_page(payload, job)
 
     def _download(
-        self, run: ExportRun, job: int, ref: FileRef, before: str | None, unit: Unit, what: str
+        self,
+        query: ExportQuery,
+        convert: BlockConvert,
+        job: int,
+        ref: FileRef,
+        before: str | None,
+        unit: Unit,
+        what: str,
     ) -> RecordFile:
-        transform = self.ctx.transform(run.spec)
         url = ref.url
         for attempt in range(1, FILE_ATTEMPTS + 1):
             try:
                 body = self.client.request(
                     "",
                     None,
-                    partial(spool_records, transform=transform, progress=unit.progress, stream=run.name),
+                    partial(spool_records, convert=convert, progress=unit.progress, stream=query.stream),
                     what=f"{what}, job {job}, file {ref.name}",
                     url=url,
                     stream=True,

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
-import orjson
 import requests
 
 from ..api.errors import BodyError
@@ -86,7 +85,7 @@ class CampaignMetricsRun(StreamRun):
         assert parsed is not None
         if parsed.unparsed_cells or parsed.skipped_rows or parsed.ignored_columns:
             LOGGER.warning(f"{what}: {parsed.summary()}")
-        lines = [orjson.dumps(record) for record in parsed.records]
+        lines = self.ctx.shaper(self.spec).lines(parsed.records)
         return Fetched(Batch(lines), rows=len(lines))
 
     def final_state(self) -> Mapping[str, Any]:

@@ -12,13 +12,13 @@ from urllib.parse import quote
 
 from ..api.client import read_json
 from ..api.errors import ConnectorError, FailureType
-from ..api.spool import Row
 from ..catalog import StreamSpec
 from ..engine.lanes import RESOURCES
 from ..engine.units import EMPTY, Batch, Fetched, Plan, StreamRun, Unit
+from ..records import Row
 from ..state import NO_CURSOR
 from ..transforms import format_rfc3339
-from .context import SyncContext, describe, dumps_all
+from .context import SyncContext, describe
 
 LOGGER = logging.getLogger("airbyte")
 METADATA_VALUES_PER_UNIT = 50  # value calls per unit: enough to amortise, small enough to spread
@@ -50,7 +50,7 @@ class JsonResourceRun(StreamRun):
         what = describe(self.name)
         payload = self.ctx.client.get_json(self.spec.path, what=what)
         rows = items_of(payload, self.spec.data_key or "", f"{what}: GET {self.spec.path}")
-        return Fetched(Batch(dumps_all(rows, self.ctx.transform(self.spec))), rows=len(rows))
+        return Fetched(Batch(self.ctx.shaper(self.spec).lines(rows)), rows=len(rows))
 
     def final_state(self) -> Mapping[str, Any]:
         return NO_CURSOR
@@ -106,7 +106,7 @@ class PagedResourceRun(StreamRun):
                 kept.append(item)
             unit.progress.add(0, len(kept) - unit.progress.rows)
         self.newest_ms = newest
-        return Fetched(Batch(dumps_all(kept, self.ctx.transform(self.spec))), rows=len(kept))
+        return Fetched(Batch(self.ctx.shaper(self.spec).lines(kept)), rows=len(kept))
 
     def _pages(self, params: Mapping[str, str]) -> Iterable[Row]:
         data_key = self.spec.data_key or ""
@@ -203,7 +203,7 @@ class MetadataRun(StreamRun):
             record.setdefault("table", table)
             records.append(record)
             unit.progress.add(0, 1)
-        return Fetched(Batch(dumps_all(records, self.ctx.transform(self.spec))), rows=len(records))
+        return Fetched(Batch(self.ctx.shaper(self.spec).lines(records)), rows=len(records))
 
     def final_state(self) -> Mapping[str, Any]:
         return NO_CURSOR
