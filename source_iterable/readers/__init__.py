@@ -67,7 +67,8 @@ def build_runs(
         if spec.kind is Kind.EXPORT:
             lower = bookmark if bookmark is not None else ctx.config.start_date
             prelude = UsersFields(spec, ctx, item.json_schema) if spec.name == USERS else None
-            runs.append(ExportRun(spec, ctx, lower, parallel, jobs, prelude))
+            previous = states.get(spec.name) if item.incremental else None
+            runs.append(ExportRun(spec, ctx, lower, parallel, jobs, prelude, previous, item.incremental))
         elif spec.kind is Kind.PAGED_RESOURCE:
             runs.append(PagedResourceRun(spec, ctx, item.incremental, bookmark))
         elif spec.kind is Kind.LIST_MEMBERS:
