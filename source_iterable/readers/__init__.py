@@ -14,7 +14,7 @@ from ..state import parse_bookmark
 from .context import SyncContext
 from .exports import ExportRun
 from .members import ListMembersRun
-from .metrics import CampaignMetricsRun
+from .metrics import MetricsRun
 from .resources import JsonResourceRun, MetadataRun, PagedResourceRun
 from .users import UsersFields
 
@@ -75,7 +75,7 @@ def build_runs(
         elif spec.kind is Kind.METADATA:
             runs.append(MetadataRun(spec, ctx))
         elif spec.kind is Kind.CAMPAIGN_METRICS:
-            runs.append(CampaignMetricsRun(spec, ctx))
+            runs.append(MetricsRun(spec, ctx))
         else:
             runs.append(JsonResourceRun(spec, ctx))
     share_recent_windows([run for run in runs if isinstance(run, ExportRun)], ctx)
