@@ -43,14 +43,14 @@ from .catalog import STREAMS, StreamSpec
 from .config import IterableConfig, parse_config
 from .read import read as read_sync
 from .readers.jobs import JOBS_PATH
-from .schema_files import stream_schema
-from .user_fields import (
+from .readers.users.fields import fetch_user_fields
+from .readers.users.schema import (
     build_users_schema,
     case_collisions,
     collision_warning,
-    fetch_user_fields,
     schema_fallback_warning,
 )
+from .schema_files import stream_schema
 from .windows import Window, api_datetime, export_upper_bound
 
 LOGGER = logging.getLogger("airbyte")

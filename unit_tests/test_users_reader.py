@@ -1,4 +1,4 @@
-"""``readers/users.py``: the users stream's prelude (one getFields call before its first window) and the
+"""``readers/users/prelude.py``: the users stream's prelude (one getFields call before its first window) and the
 date conversions it sets up, with the fall back to the configured catalog's schema."""
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from source_iterable.readers import Selected, build_runs
 from source_iterable.readers.context import SyncContext
 from source_iterable.readers.exports import ExportRun
 from source_iterable.readers.users import UsersFields
+from source_iterable.readers.users.fields import GET_FIELDS_PATH
+from source_iterable.readers.users.schema import build_users_schema, static_users_schema
 from source_iterable.transforms import RecordTransform
-from source_iterable.user_fields import GET_FIELDS_PATH, build_users_schema, static_users_schema
 
 from .builders import (
     BASE_URL,

@@ -1,0 +1,12 @@
+"""The users stream's knowledge in one place.
+
+- ``fields.py``: the project's field list (``GET /api/users/getFields``), asked once, never raising;
+- ``schema.py``: pure; the users schema built from that list, the date fields to convert, warnings;
+- ``prelude.py``: the unit a sync reads the field list with before the first window.
+"""
+
+from __future__ import annotations
+
+from .prelude import UsersFields
+
+__all__ = ["UsersFields"]
