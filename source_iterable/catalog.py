@@ -34,10 +34,17 @@ class StreamSpec:
     transform: RecordTransform = field(default_factory=RecordTransform)
     # Parameter sets read one after the other into the same stream (templates: type x medium).
     fan_out: tuple[Mapping[str, str], ...] = ({},)
+    # The primary key in the project types (``config.PROJECT_TYPES``) that key the stream on another
+    # field; the types not named here use ``primary_key``.
+    keys_by_project_type: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def incremental(self) -> bool:
         return self.cursor is not None
+
+    def key_for(self, project_type: str) -> tuple[str, ...]:
+        """The primary key the stream is declared with in a project of this type."""
+        return self.keys_by_project_type.get(project_type, self.primary_key)
 
 
 TEMPLATE_TYPES = ("Base", "Blast", "Triggered", "Workflow")
@@ -144,6 +151,11 @@ STREAMS: tuple[StreamSpec, ...] = (
         _EXPORT_PATH,
         export_type="user",
         primary_key=("email",),
+        # In hybrid and userID-based projects email may be missing (userID) and a hybrid user may gain
+        # a userId later; itblUserId is the one id Iterable documents as present and unique for every
+        # user of both types. Whether every export row carries it is UNCONFIRMED: readers/users/run.py
+        # counts the rows without it.
+        keys_by_project_type={"hybrid": ("itblUserId",), "userid_based": ("itblUserId",)},
         cursor="profileUpdatedAt",
         transform=RecordTransform(
             export_time_fields=(

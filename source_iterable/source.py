@@ -71,10 +71,11 @@ def probe_window(now: datetime, lag: timedelta) -> Window:
 class DeclaredStream(Stream):
     """A row of the stream table, as the CDK sees a stream."""
 
-    def __init__(self, spec: StreamSpec, raw_config: Mapping[str, Any]) -> None:
+    def __init__(self, spec: StreamSpec, raw_config: Mapping[str, Any], project_type: str) -> None:
         super().__init__()
         self.spec = spec
         self._raw_config = raw_config
+        self._project_type = project_type
 
     @property
     def name(self) -> str:
@@ -82,7 +83,7 @@ class DeclaredStream(Stream):
 
     @property
     def primary_key(self) -> str | list[str] | None:
-        return list(self.spec.primary_key) or None
+        return list(self.spec.key_for(self._project_type)) or None
 
     @property
     def cursor_field(self) -> str | list[str]:
@@ -156,8 +157,11 @@ class SourceIterable(AbstractSource):
         return ConnectorSpecification(**raw)
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
-        parse_config(config, self._now())
-        return [(UsersStream if spec.name == "users" else DeclaredStream)(spec, config) for spec in STREAMS]
+        project_type = parse_config(config, self._now()).project_type
+        return [
+            (UsersStream if spec.name == "users" else DeclaredStream)(spec, config, project_type)
+            for spec in STREAMS
+        ]
 
     # ------------------------------------------------------------------ check
 

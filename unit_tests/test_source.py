@@ -22,6 +22,7 @@ from airbyte_cdk.models import (
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_iterable.catalog import STREAMS, STREAMS_BY_NAME, Kind
+from source_iterable.config import PROJECT_TYPES
 from source_iterable.schema_files import stream_schema
 from source_iterable.source import DeclaredStream, SourceIterable, probe_window
 
@@ -116,6 +117,32 @@ def test_exactly_the_cursor_streams_support_incremental() -> None:
     incremental = {s.name for s in streams if s.supports_incremental}
     assert incremental == {s.name for s in streams if expected(s.name)[1]}
     assert len(incremental) == 55
+
+
+@pytest.mark.parametrize(
+    "project_type,users_key",
+    [("email_based", ["email"]), ("hybrid", ["itblUserId"]), ("userid_based", ["itblUserId"])],
+)
+def test_the_users_key_follows_the_project_type(project_type: str, users_key: list[str]) -> None:
+    # given a config naming the project's type
+    config = config_dict(project_type=project_type)
+
+    # when the streams are declared
+    streams = {stream.name: stream for stream in source().streams(config)}
+
+    # then users is keyed for that type, and a stream without a per-type key keeps its own
+    assert streams["users"].primary_key == users_key
+    for name, stream in streams.items():
+        if not STREAMS_BY_NAME[name].keys_by_project_type:
+            assert stream.primary_key == expected(name)[0], name
+
+
+def test_every_per_project_type_key_names_a_project_type_and_a_declared_field() -> None:
+    for spec in STREAMS:
+        properties = stream_schema(spec.name)["properties"]
+        for project_type, key in spec.keys_by_project_type.items():
+            assert project_type in PROJECT_TYPES, (spec.name, project_type)
+            assert key and all(field in properties for field in key), (spec.name, key)
 
 
 def test_a_bad_config_is_refused_before_any_stream_is_declared() -> None:
@@ -440,14 +467,14 @@ def test_read_in_process_raises_naming_the_streams_that_failed_after_their_messa
 
 def test_a_declared_stream_reads_its_records_through_the_engine(api: requests_mock.Mocker) -> None:
     api.get(CHANNELS_URL, json=CHANNELS_BODY)
-    stream = DeclaredStream(STREAMS_BY_NAME["channels"], config_dict())
+    stream = DeclaredStream(STREAMS_BY_NAME["channels"], config_dict(), "email_based")
 
     assert list(stream.read_records(SyncMode.full_refresh)) == CHANNELS_BODY["channels"]
 
 
 def test_a_declared_stream_that_fails_raises_after_its_records(api: requests_mock.Mocker) -> None:
     api.get(BASE_URL + "/api/lists", status_code=400, json={"msg": "no", "code": "BadParams", "params": None})
-    stream = DeclaredStream(STREAMS_BY_NAME["lists"], config_dict())
+    stream = DeclaredStream(STREAMS_BY_NAME["lists"], config_dict(), "email_based")
 
     with pytest.raises(AirbyteTracedException, match="stream 'lists' did not complete"):
         list(stream.read_records(SyncMode.full_refresh))
