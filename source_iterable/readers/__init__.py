@@ -17,6 +17,7 @@ from .members import ListMembersRun
 from .metrics import MetricsRun
 from .resources import JsonResourceRun, MetadataRun, PagedResourceRun
 from .users import UsersFields
+from .users.run import UsersRun
 
 USERS = "users"  # the stream whose transform waits for the project's field list
 
@@ -67,7 +68,8 @@ def build_runs(
         if spec.kind is Kind.EXPORT:
             lower = bookmark if bookmark is not None else ctx.config.start_date
             prelude = UsersFields(spec, ctx, item.json_schema) if spec.name == USERS else None
-            runs.append(ExportRun(spec, ctx, lower, parallel, jobs, prelude))
+            run_class = UsersRun if spec.name == USERS else ExportRun
+            runs.append(run_class(spec, ctx, lower, parallel, jobs, prelude))
         elif spec.kind is Kind.PAGED_RESOURCE:
             runs.append(PagedResourceRun(spec, ctx, item.incremental, bookmark))
         elif spec.kind is Kind.LIST_MEMBERS:
