@@ -44,6 +44,7 @@ from .config import IterableConfig, parse_config
 from .read import read as read_sync
 from .readers.jobs import JOBS_PATH
 from .readers.users.fields import fetch_user_fields
+from .readers.users.project_type import project_type_warning
 from .readers.users.schema import (
     build_users_schema,
     case_collisions,
@@ -168,6 +169,8 @@ class SourceIterable(AbstractSource):
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         try:
             ok, message = self.check_connection(logger, config)
+            if ok:
+                self._check_project_type(parse_config(config, self._now()))
         except ConnectorError as error:
             return AirbyteConnectionStatus(status=Status.FAILED, message=error.message)
         # The CDK would report repr(message), quotes and escapes included.
@@ -239,6 +242,16 @@ class SourceIterable(AbstractSource):
             message = "export path: export jobs (export_api is 'async')"
         LOGGER.info(message)
         return True, message
+
+    def _check_project_type(self, config: IterableConfig) -> None:
+        """A WARN when the project's field list contradicts ``project_type``; the check passes anyway."""
+        lookup = fetch_user_fields(client_for(config), "check (project type)")
+        if lookup.fields is None:
+            LOGGER.info(f"project_type {config.project_type} not verified: {lookup.failure}")
+            return
+        warning = project_type_warning(config.project_type, lookup.fields)
+        if warning is not None:
+            LOGGER.warning(warning)
 
     # ------------------------------------------------------------------ read, in process
 

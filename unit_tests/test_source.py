@@ -337,12 +337,63 @@ def test_check_reports_its_message_as_is_and_a_bad_config_as_a_failed_connection
     api.get(CHANNELS_URL, json=CHANNELS_BODY)
     api.get(EXPORT_URL, content=b"")
     api.get(JOBS_URL, json={"jobs": []})
+    api.get(FIELDS_URL, json={"fields": {"email": "string", "emailListIds": "long"}})
 
     passed = source().check(LOGGER, config_dict())
     bad = source().check(LOGGER, config_dict(region="APAC"))
 
     assert (passed.status, passed.message) == (Status.SUCCEEDED, JOBS_PATH_MESSAGE)
     assert bad.status == Status.FAILED and bad.message is not None and "'region'" in bad.message
+
+
+@pytest.mark.parametrize(
+    "project_type,fields,warned",
+    [
+        ("email_based", {"email": "string", "emailListIds": "long", "itblUserId": "string"}, True),
+        ("hybrid", {"email": "string", "emailListIds": "long"}, True),
+        ("hybrid", {"email": "string", "userListIds": "long", "itblUserId": "string"}, False),
+    ],
+)
+def test_check_warns_when_the_field_list_contradicts_the_project_type_and_still_passes(
+    api: requests_mock.Mocker,
+    caplog: pytest.LogCaptureFixture,
+    project_type: str,
+    fields: dict[str, str],
+    warned: bool,
+) -> None:
+    # given a key every endpoint accepts, and the project's field list
+    api.get(CHANNELS_URL, json=CHANNELS_BODY)
+    api.get(EXPORT_URL, content=b"")
+    api.get(JOBS_URL, json={"jobs": []})
+    api.get(FIELDS_URL, json={"fields": fields})
+
+    # when check runs with that project type
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        status = source().check(LOGGER, config_dict(project_type=project_type))
+
+    # then it passes either way, with one warning naming the project type only when they disagree
+    assert status.status == Status.SUCCEEDED
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w.startswith(f"project_type is {project_type}, but") for w in warnings] == (
+        [True] if warned else []
+    )
+    assert api.request_history[-1].path == "/api/users/getFields"
+
+
+def test_check_passes_when_the_field_list_cannot_be_read(
+    api: requests_mock.Mocker, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.get(CHANNELS_URL, json=CHANNELS_BODY)
+    api.get(EXPORT_URL, content=b"")
+    api.get(JOBS_URL, json={"jobs": []})
+    api.get(FIELDS_URL, status_code=403, json=FORBIDDEN_BODY)
+
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        status = source().check(LOGGER, config_dict(project_type="hybrid"))
+
+    assert (status.status, status.message) == (Status.SUCCEEDED, JOBS_PATH_MESSAGE)
+    assert any(r.getMessage().startswith("project_type hybrid not verified: ") for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 # ------------------------------------------------------------------ spec

@@ -6,7 +6,7 @@ parent is listed too (``"phoneNumberDetails": "object", "phoneNumberDetails.upda
 Iterable-internal flattened keys come without a parent (``itblInternal.emailDomain``).
 
 ``fetch_user_fields`` never raises: a failure is a reason the caller logs (discover falls back to the
-static users schema, a sync to the configured catalog's date fields).
+static users schema, a sync to the configured catalog's date fields, check skips its project type test).
 """
 
 from __future__ import annotations
