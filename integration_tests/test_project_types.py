@@ -95,6 +95,17 @@ def test_every_user_and_event_arrives_with_or_without_an_email(
     assert not [w for w in warnings_of(read) if "itblUserId" in w]
 
 
+def test_forgotten_users_come_from_the_lists_of_the_project_type(
+    synced: tuple[Run, Run, datetime], project: FakeIterable
+) -> None:
+    _, read, started = synced
+    records = read.records("forgotten_users")
+    kinds = {kind for record in records for kind in record["identifierTypes"]}
+
+    assert canonical(records) == canonical(expected_records(project.dataset, "forgotten_users", end=started))
+    assert kinds == ({"email", "userId"} if project.dataset.project_type == "hybrid" else {"userId"})
+
+
 def test_check_warns_when_project_type_says_email_based(project: FakeIterable, tmp_path: Path) -> None:
     # given the project's own field list (userListIds, itblUserId), and configs of both kinds
     connector = Connector(tmp_path / "check")

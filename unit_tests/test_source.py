@@ -68,6 +68,13 @@ EXPECTED: dict[str, tuple[list[str] | None, str | None]] = {
     "metadata": (["table", "key"], None),
     "templates": (["templateId"], "updatedAt"),
     "users": (["email"], "profileUpdatedAt"),
+    "journeys": (["id"], "updatedAt"),
+    "catalogs": (["name"], None),
+    "catalog_items": (["catalogName", "itemId"], "lastModified"),
+    "snippets": (["id"], None),
+    "webhooks": (["id"], None),
+    "experiment_metrics": (["experimentId", "templateId"], None),
+    "forgotten_users": (["hash"], None),
 }
 CHANNEL_EVENT = (None, "createdAt")
 # Every setting parse_config reads (config.py).
@@ -104,7 +111,7 @@ def test_streams_are_every_row_of_the_stream_table_with_their_keys_and_cursors()
     streams = source().streams(config_dict())
 
     assert [s.name for s in streams] == [spec.name for spec in STREAMS]
-    assert len(streams) == 61 and set(EXPECTED) <= {s.name for s in streams}
+    assert len(streams) == 68 and set(EXPECTED) <= {s.name for s in streams}
     for stream in streams:
         primary_key, cursor = expected(stream.name)
         assert stream.primary_key == primary_key, stream.name
@@ -116,7 +123,7 @@ def test_exactly_the_cursor_streams_support_incremental() -> None:
 
     incremental = {s.name for s in streams if s.supports_incremental}
     assert incremental == {s.name for s in streams if expected(s.name)[1]}
-    assert len(incremental) == 55
+    assert len(incremental) == 57
 
 
 @pytest.mark.parametrize(

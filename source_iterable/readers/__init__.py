@@ -11,8 +11,10 @@ from ..catalog import Kind, StreamSpec
 from ..engine.lanes import EXPORT, JOBS, LANE_WIDTHS
 from ..engine.units import Plan, StreamRun
 from ..state import parse_bookmark
+from .catalog_items import CatalogItemsRun
 from .context import SyncContext
 from .exports import ExportRun
+from .forgotten import ForgottenUsersRun
 from .members import ListMembersRun
 from .metrics import MetricsRun
 from .resources import JsonResourceRun, MetadataRun, PagedResourceRun
@@ -78,6 +80,10 @@ def build_runs(
             runs.append(MetadataRun(spec, ctx))
         elif spec.kind is Kind.CAMPAIGN_METRICS:
             runs.append(MetricsRun(spec, ctx))
+        elif spec.kind is Kind.CATALOG_ITEMS:
+            runs.append(CatalogItemsRun(spec, ctx, item.incremental, bookmark))
+        elif spec.kind is Kind.FORGOTTEN_USERS:
+            runs.append(ForgottenUsersRun(spec, ctx))
         else:
             runs.append(JsonResourceRun(spec, ctx))
     share_recent_windows([run for run in runs if isinstance(run, ExportRun)], ctx)
