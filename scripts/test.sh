@@ -29,5 +29,5 @@ fi
 step "Docker image: build without a registry, then spec/check/discover/read against the fake server"
 bash scripts/docker_e2e.sh
 
-step "PyAirbyte: load the connector, read all 61 streams into DuckDB, read again incrementally"
+step "PyAirbyte: load the connector, read all 68 streams into DuckDB, read again incrementally"
 bash scripts/run_pyairbyte_e2e.sh
