@@ -18,7 +18,7 @@ from source_iterable.catalog import STREAMS_BY_NAME
 from source_iterable.engine.lanes import RESOURCES
 from source_iterable.engine.units import Verdict
 from source_iterable.readers import Selected, build_runs
-from source_iterable.readers.catalog_items import CatalogItemsRun, is_new, modified_ms
+from source_iterable.readers.catalog_items import CatalogItemsRun, is_new, later_pages, modified_ms
 from source_iterable.readers.context import SyncContext
 from source_iterable.readers.forgotten import ForgottenUsersRun
 from source_iterable.state import NO_CURSOR, parse_bookmark
@@ -235,10 +235,85 @@ def test_catalog_items_fan_out_over_the_catalogs_found_and_page_through_each(
     assert asked == [
         ("/api/catalogs", "1", "100"),
         ("/api/catalogs/products/items", "1", "1000"),
-        ("/api/catalogs/products/items", "2", "1000"),
         ("/api/catalogs/empty/items", "1", "1000"),
+        ("/api/catalogs/products/items", "2", "1000"),  # planned once page 1 told the count
     ]
     assert driven.final_state == NO_CURSOR
+
+
+@pytest.mark.parametrize(
+    "total,first_full,ranges",
+    [
+        (0, False, []),
+        (1000, True, []),
+        (1001, True, [(2, None)]),
+        (21_000, True, [(2, None)]),
+        (21_001, True, [(2, 21), (22, None)]),
+        (1_000_000, True, [*((start, start + 19) for start in range(2, 982, 20)), (982, None)]),
+        (None, True, [(2, None)]),
+        (None, False, []),
+    ],
+)
+def test_the_pages_after_the_first_are_units_of_20_the_last_one_open_ended(
+    total: int | None, first_full: bool, ranges: list[tuple[int, int | None]]
+) -> None:
+    assert later_pages(total, first_full) == ranges
+
+
+def test_a_large_catalog_is_read_in_units_of_20_pages_and_a_404_later_is_warned_about_once(
+    api: requests_mock.Mocker, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a catalog of 45,000 items whose pages from 30 on answer 404 (deleted during the read)
+    api.get(BASE_URL + "/api/catalogs", json=catalogs_body("big"))
+
+    def page(request: Any, context: Any) -> dict[str, Any]:
+        number = int(query_of(request.url)["page"])
+        if number >= 30:
+            context.status_code = 404
+            return CATALOG_404
+        return items_body([item("big", f"{number}-{i}", START_MS) for i in range(1000)], 45_000)
+
+    api.get(BASE_URL + "/api/catalogs/big/items", json=page)
+    run = only_run(ctx_of(clock), "catalog_items")
+
+    # when
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        driven = drive(run)
+
+    # then the pages came in units of 20 (pages 2-21, 22-41, 42 on), each stopping at its 404, the
+    # items read before were kept, and one warning named the catalog
+    assert driven.failures == [] and len(driven.records) == 29 * 1000
+    asked = sorted({int(r.qs["page"][0]) for r in api.request_history if r.path.endswith("/items")})
+    assert asked == [*range(1, 31), 42]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "stream 'catalog_items': catalog 'big' answered 404 on page 30 (deleted during the sync?); the items "
+        "read before are emitted"
+    ]
+
+
+def test_the_units_of_a_large_catalog_are_planned_from_its_first_page(
+    api: requests_mock.Mocker, clock: FakeClock
+) -> None:
+    api.get(BASE_URL + "/api/catalogs", json=catalogs_body("big"))
+    api.get(
+        BASE_URL + "/api/catalogs/big/items", json=items_body([item("big", "1", START_MS)] * 1000, 45_000)
+    )
+    run = only_run(ctx_of(clock), "catalog_items")
+    listing = run.ready.popleft()
+    run.fetched(listing, listing.fetch(listing))
+    first = run.ready.popleft()
+
+    fetched = first.fetch(first)
+    run.fetched(first, fetched)
+    fetched.batch.close()
+
+    assert first.label == "catalog 'big'"
+    assert [u.label for u in run.ready] == [
+        "catalog 'big' pages 2-21",
+        "catalog 'big' pages 22-41",
+        "catalog 'big' pages 42-end",
+    ]
 
 
 def test_catalog_items_incremental_filters_on_either_form_of_last_modified(

@@ -1,8 +1,9 @@
 """catalog_items: the project's catalogs, found at run time, then every page of each one's items.
 
-One unit lists the catalogs (``GET /api/catalogs``); then one unit per catalog pages through
-``GET /api/catalogs/{name}/items`` 1000 items at a time, straight into a record file, so a catalog of
-millions of items costs disk, not memory. Both answers may come inside Iterable's ``params`` envelope
+One unit lists the catalogs (``GET /api/catalogs``); then a unit per catalog reads its first page of
+``GET /api/catalogs/{name}/items`` (1000 items), which gives the item count, and further units read the
+other pages, 20 a unit, straight into record files: a catalog of millions of items costs neither
+memory nor more temporary disk than the read-ahead allows. Both answers may come inside Iterable's ``params`` envelope
 (``resources.unwrapped``). A catalog deleted after the listing answers 404: what was read of it is kept,
 with one WARN.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
@@ -40,6 +42,9 @@ CATALOGS_PATH = "/api/catalogs"
 CATALOGS_KEY = "catalogNames"
 CATALOGS_PAGE = 100  # the official client's maximum for the catalog list
 ITEMS_PAGE = 1000  # and for a catalog's items
+# Pages a unit reads: 20,000 items, a few MB of temporary disk; a large catalog is many units, so the
+# read-ahead bounds its disk and several of its pages download at once.
+PAGES_PER_UNIT = 20
 
 
 def modified_ms(value: Any) -> int | None:
@@ -53,6 +58,24 @@ def modified_ms(value: Any) -> int | None:
         moment = parse_export_time(value.strip())
         return round(moment.timestamp() * 1000) if moment is not None else None
     return None
+
+
+def later_pages(
+    total: int | None, first_full: bool, pages_per_unit: int = PAGES_PER_UNIT
+) -> list[tuple[int, int | None]]:
+    """The page ranges after page 1, a unit each, from the item count page 1 gave (and whether page 1
+    was full). The last range reads on until a short page: items added during the read push the last
+    ones further. Without a count, one range reads every later page."""
+    if total is None:
+        return [(2, None)] if first_full else []
+    pages = -(-total // ITEMS_PAGE)
+    if pages <= 1:
+        return []
+    ranges: list[tuple[int, int | None]] = [
+        (start, min(start + pages_per_unit - 1, pages)) for start in range(2, pages + 1, pages_per_unit)
+    ]
+    ranges[-1] = (ranges[-1][0], None)
+    return ranges
 
 
 def is_new(modified: int | None, after_ms: int, inclusive: bool) -> bool:
@@ -74,6 +97,7 @@ class CatalogItemsRun(StreamRun):
         self.newest_ms = self.after_ms
         self.catalogs: int | None = None
         self._lock = threading.Lock()
+        self._gone: set[str] = set()  # catalogs that answered 404, warned about once
         self.queue(Unit(spec.name, RESOURCES, "listing catalogs", self._catalogs))
 
     def plan(self) -> Plan:
@@ -102,21 +126,29 @@ class CatalogItemsRun(StreamRun):
             page += 1
 
     def fetched(self, unit: Unit, fetched: Fetched) -> None:
-        if unit.index != 0 or not isinstance(fetched.found, list):
-            return
-        self.catalogs = len(fetched.found)
-        LOGGER.info(f"plan for stream '{self.name}': {self.catalogs} catalogs")
-        for name in fetched.found:
-            self.queue(Unit(self.name, RESOURCES, f"catalog {name!r}", partial(self._items, name)))
+        found = fetched.found
+        if unit.index == 0 and isinstance(found, list):
+            self.catalogs = len(found)
+            LOGGER.info(f"plan for stream '{self.name}': {self.catalogs} catalogs")
+            for name in found:
+                self.queue(Unit(self.name, RESOURCES, f"catalog {name!r}", partial(self._items, name, 1, 1)))
+        elif isinstance(found, _FirstPage):
+            for first, last in later_pages(found.total, found.full):
+                label = f"catalog {found.name!r} pages {first}-{last or 'end'}"
+                self.queue(Unit(self.name, RESOURCES, label, partial(self._items, found.name, first, last)))
 
-    def _items(self, name: str, unit: Unit) -> Fetched:
+    def _items(self, name: str, first: int, last: int | None, unit: Unit) -> Fetched:
+        """Pages ``first`` to ``last`` of a catalog (to its end when ``last`` is None) into a record file."""
         path = f"{CATALOGS_PATH}/{quote(name, safe='')}/items"
+        data_key = self.spec.data_key or ""
         shaper = self.ctx.shaper(self.spec)
         out = RecordFile(stream=self.name)
         newest: int | None = None
+        total: int | None = None
+        full = False
         try:
-            page = 1
-            while True:
+            page = first
+            while last is None or page <= last:
                 what = describe(self.name, f"catalog {name!r}, page {page}")
                 payload = self.ctx.client.request(
                     path,
@@ -126,13 +158,10 @@ class CatalogItemsRun(StreamRun):
                     ignore_statuses=frozenset({404}),
                 )
                 if payload is None:
-                    LOGGER.warning(
-                        f"{describe(self.name)}: catalog {name!r} answered 404 on page {page} (deleted during "
-                        f"the sync?); {out.count} of its items were read before"
-                    )
+                    self._vanished(name, page)
                     break
-                body = unwrapped(payload, self.spec.data_key or "")
-                items = items_of(body, self.spec.data_key or "", f"{what}: GET {path}")
+                body = unwrapped(payload, data_key)
+                items = items_of(body, data_key, f"{what}: GET {path}")
                 kept: list[Row] = []
                 for item in items:
                     modified = modified_ms(item.get(self.spec.cursor or ""))
@@ -142,8 +171,10 @@ class CatalogItemsRun(StreamRun):
                         kept.append(item)
                 out.write_lines(shaper.lines(kept))
                 unit.progress.add(0, len(kept))
-                total = body.get("totalItemsCount")
-                if len(items) < ITEMS_PAGE or (isinstance(total, int) and page * ITEMS_PAGE >= total):
+                counted = body.get("totalItemsCount")
+                total = counted if isinstance(counted, int) and not isinstance(counted, bool) else None
+                full = len(items) >= ITEMS_PAGE
+                if not full or (total is not None and page * ITEMS_PAGE >= total):
                     break
                 page += 1
         except BaseException:
@@ -152,7 +183,18 @@ class CatalogItemsRun(StreamRun):
         if newest is not None:
             with self._lock:
                 self.newest_ms = max(self.newest_ms, newest)
-        return Fetched(Batch(files=[out]), rows=out.count)
+        found = _FirstPage(name, total, full) if first == 1 and last == 1 else None
+        return Fetched(Batch(files=[out]), rows=out.count, found=found)
+
+    def _vanished(self, name: str, page: int) -> None:
+        with self._lock:
+            first = name not in self._gone
+            self._gone.add(name)
+        if first:
+            LOGGER.warning(
+                f"{describe(self.name)}: catalog {name!r} answered 404 on page {page} (deleted during the sync?); "
+                "the items read before are emitted"
+            )
 
     def final_state(self) -> Mapping[str, Any]:
         if not self.incremental:
@@ -160,3 +202,10 @@ class CatalogItemsRun(StreamRun):
         newest = min(self.newest_ms, round(self.ctx.started.timestamp() * 1000))
         moment = datetime.fromtimestamp(newest / 1000, tz=timezone.utc)
         return {self.spec.cursor or "": format_rfc3339(moment)}
+
+
+@dataclass(frozen=True)
+class _FirstPage:
+    name: str
+    total: int | None  # totalItemsCount, when the answer had one
+    full: bool
