@@ -395,6 +395,13 @@ def test_snippet_times_become_rfc3339_utc(api: requests_mock.Mocker, clock: Fake
     assert record == {**snippet, "createdAt": "2024-01-05T10:00:00Z", "updatedAt": "2024-02-01T08:30:00.250Z"}
 
 
+def test_webhooks_are_read_inside_iterables_envelope_too(api: requests_mock.Mocker, clock: FakeClock) -> None:
+    webhook = {"id": 801, "endpoint": "https://hooks.example.com/x"}
+    api.get(BASE_URL + "/api/webhooks", json={"msg": "", "code": "Success", "params": {"webhooks": [webhook]}})
+
+    assert drive(only_run(ctx_of(clock), "webhooks")).records == [webhook]
+
+
 def test_a_key_refused_snippets_fails_that_stream_only(api: requests_mock.Mocker, clock: FakeClock) -> None:
     # given a project where the key may read webhooks but not snippets (a feature it lacks)
     api.get(
