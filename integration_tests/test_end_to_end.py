@@ -13,10 +13,10 @@ from integration_tests.expectations import (
     STREAMS,
     canonical,
     expected_records,
-    experiment_variants,
     metrics_by_campaign,
     numbers_of,
 )
+from integration_tests.expected_objects import experiment_variants
 from integration_tests.fake_iterable import FakeIterable
 from integration_tests.harness import TEST_API_KEY, Connector, Run, configured_catalog, make_config
 from integration_tests.platform_rule import platform_keeps

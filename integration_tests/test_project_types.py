@@ -57,8 +57,9 @@ def synced(project: FakeIterable, tmp_path_factory: pytest.TempPathFactory) -> t
     assert discover.returncode == 0, discover.all_output[-3000:]
     streams = discover.of_type("CATALOG")[0]["catalog"]["streams"]
     started = datetime.now(timezone.utc)
+    selected = (*STREAMS, "forgotten_users")
     read = connector.run(
-        "read", project_config(project), configured_catalog(streams, "full_refresh", STREAMS)
+        "read", project_config(project), configured_catalog(streams, "full_refresh", selected)
     )
     return discover, read, started
 

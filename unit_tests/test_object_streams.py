@@ -397,7 +397,9 @@ def test_snippet_times_become_rfc3339_utc(api: requests_mock.Mocker, clock: Fake
 
 def test_webhooks_are_read_inside_iterables_envelope_too(api: requests_mock.Mocker, clock: FakeClock) -> None:
     webhook = {"id": 801, "endpoint": "https://hooks.example.com/x"}
-    api.get(BASE_URL + "/api/webhooks", json={"msg": "", "code": "Success", "params": {"webhooks": [webhook]}})
+    api.get(
+        BASE_URL + "/api/webhooks", json={"msg": "", "code": "Success", "params": {"webhooks": [webhook]}}
+    )
 
     assert drive(only_run(ctx_of(clock), "webhooks")).records == [webhook]
 
