@@ -30,6 +30,10 @@ MAX_EXPORT_JOBS = 4  # Iterable runs at most 4 exports at once per organization;
 # one stream's records are printed, small enough that a backfill never fills the disk.
 DEFAULT_READ_AHEAD_UNITS = 8
 DEFAULT_READ_AHEAD_MB = 1024
+MAX_READ_AHEAD_UNITS = 64
+MAX_READ_AHEAD_MB = 65536
+MAX_WINDOW_IN_DAYS = 365  # adaptive windows never grow past a year either (windows.MAX_WINDOW)
+MAX_EXPORT_LAG_MINUTES = 1440
 # Iterable makes some events exportable minutes after their createdAt (real data: opens 5-6 minutes
 # late), and custom events and purchases may be tracked with any past createdAt: each sync re-reads
 # this span behind its bookmark and delivers only the rows it has not delivered before.
@@ -192,16 +196,26 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Iterabl
             f"{start_date:%Y-%m-%dT%H:%M:%SZ} is in the future; use a past date, {START_DATE_FORMS}",
         )
 
-    window_in_days = _positive_int(raw, "window_in_days", DEFAULT_WINDOW_IN_DAYS, minimum=1)
-    lag_minutes = _positive_int(raw, "export_lag_minutes", DEFAULT_EXPORT_LAG_MINUTES, minimum=0)
+    # The maxima are the form's (spec.json): a value Airbyte would not let a user save is not one the
+    # command line takes either.
+    window_in_days = _positive_int(
+        raw, "window_in_days", DEFAULT_WINDOW_IN_DAYS, minimum=1, maximum=MAX_WINDOW_IN_DAYS
+    )
+    lag_minutes = _positive_int(
+        raw, "export_lag_minutes", DEFAULT_EXPORT_LAG_MINUTES, minimum=0, maximum=MAX_EXPORT_LAG_MINUTES
+    )
     jobs = _positive_int(raw, "max_concurrent_export_jobs", MAX_EXPORT_JOBS, minimum=1)
     if jobs > MAX_EXPORT_JOBS:
         raise ConfigError(
             "max_concurrent_export_jobs",
             f"must be between 1 and {MAX_EXPORT_JOBS} (Iterable runs at most {MAX_EXPORT_JOBS} exports at once), got {jobs}",
         )
-    read_ahead_units = _positive_int(raw, "read_ahead_windows", DEFAULT_READ_AHEAD_UNITS, minimum=1)
-    read_ahead_mb = _positive_int(raw, "read_ahead_mb", DEFAULT_READ_AHEAD_MB, minimum=1)
+    read_ahead_units = _positive_int(
+        raw, "read_ahead_windows", DEFAULT_READ_AHEAD_UNITS, minimum=1, maximum=MAX_READ_AHEAD_UNITS
+    )
+    read_ahead_mb = _positive_int(
+        raw, "read_ahead_mb", DEFAULT_READ_AHEAD_MB, minimum=1, maximum=MAX_READ_AHEAD_MB
+    )
     lookback = _positive_int(
         raw, "lookback_minutes", DEFAULT_LOOKBACK_MINUTES, minimum=0, maximum=MAX_LOOKBACK_MINUTES
     )

@@ -117,6 +117,18 @@ def test_every_integer_field_has_a_sensible_range_around_its_default(spec: dict[
         assert all(prop["minimum"] <= example <= prop["maximum"] for example in prop["examples"]), name
 
 
+def test_the_parser_takes_exactly_the_integer_range_the_form_allows(spec: dict[str, Any]) -> None:
+    for name, prop in fields(spec).items():
+        if prop["type"] != "integer":
+            continue
+        for inside in (prop["minimum"], prop["maximum"]):
+            parse_config(config_dict(**{name: inside}), NOW)
+        for outside in (prop["minimum"] - 1, prop["maximum"] + 1):
+            with pytest.raises(ConfigError) as caught:
+                parse_config(config_dict(**{name: outside}), NOW)
+            assert caught.value.field == name
+
+
 def example_configs(spec: dict[str, Any]) -> list[Any]:
     return [
         pytest.param(name, example, id=f"{name}={example!r}")
