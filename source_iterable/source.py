@@ -106,7 +106,22 @@ class DeclaredStream(Stream):
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any]]:
         """This one stream through the engine (the engine reads every selected stream at once)."""
-        entry = {"stream": {"name": self.name}, "sync_mode": sync_mode.value}
+        incremental = sync_mode is SyncMode.incremental and self.supports_incremental
+        # A configured stream as the protocol defines it (read refuses anything less). Its schema
+        # declares no properties, so rows pass as they are, as this method's callers expect.
+        entry: dict[str, Any] = {
+            "stream": {
+                "name": self.name,
+                "json_schema": {},
+                "supported_sync_modes": ["full_refresh", "incremental"]
+                if self.supports_incremental
+                else ["full_refresh"],
+            },
+            "sync_mode": SyncMode.incremental.value if incremental else SyncMode.full_refresh.value,
+            "destination_sync_mode": "append",
+        }
+        if incremental:
+            entry["cursor_field"] = [self.spec.cursor]
         state = [
             {
                 "type": "STREAM",

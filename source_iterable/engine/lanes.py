@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api.errors import Aborted, ConnectorError, FailureType
+from ..api.limiter import long_waits_reported_to
 from .units import Fetched, Unit
 
 # Lane name -> workers. The export jobs lane's width comes from max_concurrent_export_jobs.
@@ -91,7 +92,10 @@ class Lane:
     def _serve(self) -> None:
         while (unit := self._work.get()) is not None:
             try:
-                self._done.put(Completion(unit, unit.fetch(unit), None))
+                # A request of this unit that waits long on its budget tells the main thread (LongWait).
+                with long_waits_reported_to(unit.notify):
+                    fetched = unit.fetch(unit)
+                self._done.put(Completion(unit, fetched, None))
             except Aborted:
                 self._done.put(Completion(unit, None, ConnectorError("stopped", FailureType.system_error)))
             except ConnectorError as error:
