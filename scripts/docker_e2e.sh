@@ -11,14 +11,14 @@
 # and the RECORD data per stream must be equal (scripts/compare_reads.py). Exits non-zero on any failure.
 #
 # Environment: SKIP_BUILD=1, E2E_IMAGE (default <metadata.yaml dockerRepository>:dev), E2E_FULL_REFRESH=1,
-# E2E_KEEP=1 (keep the temporary directory with every output), E2E_EXPECTED_STREAMS (default 61).
+# E2E_KEEP=1 (keep the temporary directory with every output), E2E_EXPECTED_STREAMS (default 68).
 set -Eeuo pipefail
 umask 022
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPOSITORY="$(sed -n -E 's/^[[:space:]]*dockerRepository:[[:space:]]*"?([^"[:space:]]+)"?.*/\1/p' "$ROOT/metadata.yaml")"
 IMAGE="${E2E_IMAGE:-$REPOSITORY:dev}"
-EXPECTED_STREAMS="${E2E_EXPECTED_STREAMS:-61}"
+EXPECTED_STREAMS="${E2E_EXPECTED_STREAMS:-68}"
 PY="$ROOT/.venv/bin/python"
 HOST_CLI="$ROOT/.venv/bin/source-iterable"
 COMPARE=("$PY" "$ROOT/scripts/compare_reads.py")

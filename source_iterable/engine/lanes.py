@@ -27,7 +27,15 @@ EXPORT = "data.json export"
 JOBS = "export jobs"
 LIST_MEMBERS = "getUsers"
 METRICS = "campaign metrics"
-LANE_WIDTHS: Mapping[str, int] = {RESOURCES: 4, EXPORT: 4, JOBS: 4, LIST_MEMBERS: 2, METRICS: 2}
+EXPERIMENT_METRICS = "experiment metrics"
+LANE_WIDTHS: Mapping[str, int] = {
+    RESOURCES: 4,
+    EXPORT: 4,
+    JOBS: 4,
+    LIST_MEMBERS: 2,
+    METRICS: 2,
+    EXPERIMENT_METRICS: 2,
+}
 
 
 @dataclass
