@@ -25,7 +25,8 @@ RUN python3 -m venv /opt/source-iterable \
 
 # ---- stage 2: the connector image -----------------------------------------------------------------
 FROM ${BASE_IMAGE}
-ARG CONNECTOR_VERSION=0.2.0
+# Equal to metadata.yaml dockerImageTag and pyproject.toml version (unit_tests/test_metadata.py).
+ARG CONNECTOR_VERSION=0.3.0
 
 # Airbyte's base has the airbyte user (uid 1000) and /airbyte; a plain Debian base may not.
 # useradd comes with Debian's `passwd` package, which every Debian image has (adduser may be missing).
@@ -46,7 +47,8 @@ ENV PATH="/opt/source-iterable/bin:${PATH}" \
 WORKDIR /airbyte/integration_code
 USER airbyte
 
-LABEL io.airbyte.name="airbyte/source-iterable" \
+# Our own namespace (metadata.yaml dockerRepository), not Airbyte's airbyte/source-iterable.
+LABEL io.airbyte.name="sourceiterable/source-iterable" \
       io.airbyte.version="${CONNECTOR_VERSION}"
 
 ENTRYPOINT ["source-iterable"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from integration_tests.expected_objects import OBJECT_STREAMS, object_records
 from integration_tests.fake_iterable import Dataset
 from integration_tests.fake_iterable.metrics import metrics_csv
 from integration_tests.platform_rule import unfolded
@@ -130,6 +131,14 @@ STREAMS: dict[str, Expect] = {
     "whatsapp_received": _event("whatsAppReceived", "receivedAt"),
     "whatsapp_seen": _event("whatsAppSeen", "seenAt", "sentAt"),
     "whatsapp_usage_info": _event("whatsAppUsageInfo"),
+    # The objects of issue 17 (fake_iterable/objects.py, experiments.py).
+    "journeys": Expect([["id"]], "updatedAt", epoch_ms=("createdAt", "updatedAt")),
+    "catalogs": Expect([["name"]], None),
+    "catalog_items": Expect([["catalogName"], ["itemId"]], "lastModified"),
+    "snippets": Expect([["id"]], None),
+    "webhooks": Expect([["id"]], None),
+    "experiment_metrics": Expect([["experimentId"], ["templateId"]], None),
+    "forgotten_users": Expect([["hash"]], None),
 }
 INCREMENTAL = sorted(name for name, expect in STREAMS.items() if expect.incremental)
 EXPORT_STREAMS = sorted(name for name, expect in STREAMS.items() if expect.export_type)
@@ -232,6 +241,8 @@ def expected_records(
         ]
     elif stream == "metadata":
         rows = [dict(record) for keys in dataset.metadata.values() for record in keys.values()]
+    elif stream in OBJECT_STREAMS:
+        return object_records(dataset, stream, incremental_since)
     else:
         rows = list(getattr(dataset, stream))
     return [_converted(row, expect) for row in rows]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airbyte_cdk.models import AirbyteMessageSerializer
 
 from integration_tests.expectations import canonical, expected_records
 from integration_tests.fake_iterable import FakeIterable
@@ -24,6 +25,7 @@ from integration_tests.harness import (
     kill,
     make_config,
 )
+from source_iterable.api.limiter import LONG_WAIT_SECONDS
 
 pytestmark = pytest.mark.integration
 UTC = timezone.utc
@@ -103,6 +105,26 @@ def test_every_budget_is_spent_side_by_side_at_the_real_limits(
         )
         assert canonical(run.records(stream)) == canonical(expected), stream
     assert len(run.records("list_users")) == len(expected_records(dataset, "list_users", end=started))
+    # and the export streams said when they waited on data.json: RUNNING with reason RATE_LIMITED and the
+    # moment the budget reopens, a wait at a time (never more than the stream's own requests)
+    for stream in ("email_click", "email_open", "email_send"):
+        limited = [
+            trace
+            for trace in (m["trace"] for m in run.of_type("TRACE"))
+            if trace["type"] == "STREAM_STATUS"
+            and trace["stream_status"]["stream_descriptor"]["name"] == stream
+            and trace["stream_status"].get("reasons")
+        ]
+        assert 1 <= len(limited) <= 3, (stream, limited)
+        for trace in limited:
+            assert trace["stream_status"]["status"] == "RUNNING"
+            [reason] = trace["stream_status"]["reasons"]
+            assert reason["type"] == "RATE_LIMITED"
+            reopens_in = reason["rate_limited"]["quota_reset"] - trace["emitted_at"]
+            assert LONG_WAIT_SECONDS * 1000 < reopens_in <= 62_000, (stream, reopens_in)
+    # every line is a message the protocol's own model loads
+    for message in run.messages:
+        AirbyteMessageSerializer.load(message)
     # and the platform never saw 60 s of silence: a progress line at least every 30 s
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(lines)]
     assert max(gaps) < 35, max(gaps)

@@ -16,6 +16,7 @@ from integration_tests.expectations import (
     metrics_by_campaign,
     numbers_of,
 )
+from integration_tests.expected_objects import experiment_variants
 from integration_tests.fake_iterable import FakeIterable
 from integration_tests.harness import TEST_API_KEY, Connector, Run, configured_catalog, make_config
 from integration_tests.platform_rule import platform_keeps
@@ -93,6 +94,18 @@ def test_full_refresh_emits_exactly_the_dataset(
         expected_numbers = metrics_by_campaign(server.dataset, START, started + timedelta(seconds=1))
         assert {r["id"]: numbers_of(r) for r in emitted} == expected_numbers
         assert len(emitted) == len(server.dataset.campaigns)
+        return
+    if stream == "experiment_metrics":
+        # one record per experiment and variant, every number of its CSV row typed, its texts kept
+        variants = experiment_variants(server.dataset, START, started + timedelta(seconds=1))
+        found = {
+            (r["experimentId"], r["templateId"]): {
+                "numbers": numbers_of(r),
+                "texts": {r.get("name"), r.get("type"), r.get("createdBy"), r.get("subject")},
+            }
+            for r in emitted
+        }
+        assert found == variants and len(emitted) == len(variants) > 0
         return
     expected = expected_records(server.dataset, stream, end=started)
     assert len(expected) > 0, f"the fake dataset has no {stream} rows: the test would prove nothing"

@@ -15,17 +15,14 @@ import pytest
 import requests
 
 from integration_tests.fake_iterable import FakeIterable
-from source_iterable.metrics import (
-    METRICS_PATH,
-    DateRange,
-    batch_campaign_ids,
-    metrics_params,
-    parse_metrics_csv,
-)
+from source_iterable.readers.metrics.batches import DateRange, batch_ids, metrics_params
+from source_iterable.readers.metrics.csv_body import parse_metrics_csv
+from source_iterable.readers.metrics.endpoints import CAMPAIGNS
 
 KEY = "metrics-test-key"
 OTHER_KEY = "metrics-other-key"
 RATE_ENV = "ITERABLE_METRICS_REQUESTS_PER_MINUTE"
+METRICS_PATH = CAMPAIGNS.path
 DAY_MS = 86_400_000
 
 
@@ -58,7 +55,7 @@ def get_url(server: FakeIterable, batch: list[int], window: DateRange) -> str:
 
 def rows(response: requests.Response) -> dict[int, dict[str, Any]]:
     assert response.status_code == 200, response.text
-    return {record["id"]: record for record in parse_metrics_csv(response.content).records}
+    return {record["id"]: record for record in parse_metrics_csv(response.content, CAMPAIGNS.layout).records}
 
 
 def campaigns(server: FakeIterable, **wanted: Any) -> list[dict[str, Any]]:
@@ -126,7 +123,7 @@ def test_no_campaign_id_answers_the_recorded_near_empty_csv(server: FakeIterable
     response = get(server, {"startDateTime": "2024-01-01"})
     # then the fake answers the same, and it parses to no records
     assert response.status_code == 200 and response.content == b"id,\n\n"
-    assert parse_metrics_csv(response.content).records == []
+    assert parse_metrics_csv(response.content, CAMPAIGNS.layout).records == []
 
 
 def test_the_same_request_gets_the_same_numbers(server: FakeIterable) -> None:
@@ -227,7 +224,7 @@ def test_batches_sized_by_the_connector_all_pass_and_cover_every_campaign(server
     # given every campaign id of the project and the connector's batching for this base URL
     all_ids = [int(str(c["id"])) for c in server.dataset.campaigns]
     window = DateRange(datetime(2020, 1, 1, tzinfo=timezone.utc), datetime(2026, 1, 1, tzinfo=timezone.utc))
-    batches = batch_campaign_ids(server.base_url, all_ids, window)
+    batches = batch_ids(server.base_url, METRICS_PATH, all_ids, window)
     # when each batch is fetched with the connector's params
     seen: list[int] = []
     for batch in batches:
@@ -326,7 +323,7 @@ def test_a_non_numeric_cell_injected_by_a_fault_reaches_the_parser_as_visible_te
     )
     # when the metrics are fetched and parsed
     response = get(server, {"campaignId": 7000008})
-    parsed = parse_metrics_csv(response.content)
+    parsed = parse_metrics_csv(response.content, CAMPAIGNS.layout)
     # then the body is not lost: the number is typed and the text kept beside it, counted
     assert response.status_code == 200
     assert parsed.records == [

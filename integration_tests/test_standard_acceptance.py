@@ -18,17 +18,38 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from airbyte_cdk.test.entrypoint_wrapper import discover
+from airbyte_cdk.models import (
+    AirbyteStream,
+    ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteCatalogSerializer,
+    ConfiguredAirbyteStream,
+    ConnectorSpecification,
+    DestinationSyncMode,
+    FailureType,
+    SyncMode,
+    Type,
+)
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover
+from airbyte_cdk.test.models.outcome import ExpectedOutcome
 from airbyte_cdk.test.standard_tests import SourceTestSuiteBase
+from airbyte_cdk.test.standard_tests._assertions import assert_check_outcome, assert_config_matches_spec
+from airbyte_cdk.test.standard_tests._catalog_checks import find_catalog_problems, format_catalog_problems
+from airbyte_cdk.test.standard_tests._read_assertions import assert_read_records
+from airbyte_cdk.test.standard_tests._spec_lint import (
+    assert_no_secrets_in_output,
+    assert_spec_is_valid,
+    get_single_spec,
+)
 
 from integration_tests.fake_iterable import FakeIterable
-from integration_tests.harness import FAST_JOB_PACE, FAST_JOBS, FAST_PACE, TEST_API_KEY, Connector
+from integration_tests.harness import FAST_JOB_PACE, FAST_JOBS, FAST_PACE, TEST_API_KEY, Connector, Run
 from source_iterable.catalog import STREAMS
 from source_iterable.source import SourceIterable
 
@@ -157,3 +178,168 @@ def test_the_configured_catalog_lists_every_discovered_stream_as_discover_declar
             assert "cursor_field" not in configured
         assert configured.get("primary_key") == stream.source_defined_primary_key
         assert configured["stream"].get("source_defined_primary_key") == stream.source_defined_primary_key
+
+
+# The same checks through the console script: the thing the image runs --------------------------------
+#
+# The CDK's suite above runs the connector in process, through its own entry point; our console script
+# parses arguments, reads files and runs `read` without the CDK. Each scenario of
+# acceptance-test-config.yml goes through the console script too, judged by the CDK's own assertions.
+
+
+def console_output(run: Run) -> EntrypointOutput:
+    """The console script's stdout as the CDK's test output; any line that is not a message fails."""
+    return EntrypointOutput(messages=run.stdout.splitlines(), stderr=run.stderr)
+
+
+def scenario_entries(*sections: str) -> list[Any]:
+    tests = acceptance_tests()
+    return [
+        pytest.param(entry, id=f"{section}-{Path(entry['config_path']).stem}")
+        for section in sections
+        for entry in tests[section]["tests"]
+    ]
+
+
+@pytest.fixture(scope="module")
+def console_spec(tmp_path_factory: pytest.TempPathFactory) -> ConnectorSpecification:
+    run = Connector(tmp_path_factory.mktemp("spec")).run("spec")
+    assert run.returncode == 0, run.all_output[-3000:]
+    return get_single_spec(console_output(run), connector_name="source-iterable")
+
+
+def test_console_spec_is_the_spec_file_and_passes_the_spec_lint(console_spec: ConnectorSpecification) -> None:
+    for entry in acceptance_tests()["spec"]["tests"]:
+        assert (
+            console_spec.connectionSpecification == load_json(entry["spec_path"])["connectionSpecification"]
+        )
+    assert_spec_is_valid(console_spec, connector_name="source-iterable")
+
+
+@pytest.mark.parametrize("entry", scenario_entries("spec"))
+def test_console_spec_accepts_every_spec_config(entry: dict[str, Any], tmp_path: Path) -> None:
+    run = Connector(tmp_path).run("spec")
+    assert_config_matches_spec(
+        config=load_json(entry["config_path"]),
+        spec_result=console_output(run),
+        connector_name="source-iterable",
+        scenario_id=Path(entry["config_path"]).stem,
+    )
+
+
+@pytest.mark.parametrize("entry", scenario_entries("connection"))
+def test_console_check_reports_each_connection_configs_status_without_its_secrets(
+    entry: dict[str, Any],
+    console_spec: ConnectorSpecification,
+    acceptance_server: FakeIterable,
+    tmp_path: Path,
+) -> None:
+    config = load_json(entry["config_path"])
+
+    run = Connector(tmp_path).run("check", config)
+
+    output = console_output(run)
+    assert run.returncode == 0, run.all_output[-3000:]
+    assert len(output.connection_status_messages) == 1
+    assert_check_outcome(
+        check_result=output,
+        expected_outcome=ExpectedOutcome.from_status_str(entry.get("status")),
+        connector_name="source-iterable",
+    )
+    assert_no_secrets_in_output(
+        output, spec=console_spec, config=config, verb="check", connector_name="source-iterable"
+    )
+    assert config["api_key"] not in run.all_output
+
+
+@pytest.mark.parametrize("entry", scenario_entries("discovery"))
+def test_console_discover_passes_every_catalog_check(
+    entry: dict[str, Any], acceptance_server: FakeIterable, tmp_path: Path
+) -> None:
+    run = Connector(tmp_path).run("discover", load_json(entry["config_path"]))
+
+    assert run.returncode == 0, run.all_output[-3000:]
+    catalogs = console_output(run).get_message_by_types([Type.CATALOG])
+    assert len(catalogs) == 1 and catalogs[0].catalog is not None
+    # every check, the ones the CDK only warns about yet included
+    assert format_catalog_problems(find_catalog_problems(catalogs[0].catalog)) == ""
+
+
+def discovered_streams(config: dict[str, Any], folder: Path) -> list[AirbyteStream]:
+    run = Connector(folder).run("discover", config)
+    assert run.returncode == 0, run.all_output[-3000:]
+    [catalog] = console_output(run).get_message_by_types([Type.CATALOG])
+    assert catalog.catalog is not None
+    return list(catalog.catalog.streams)
+
+
+@pytest.mark.parametrize("entry", scenario_entries("basic_read"))
+def test_console_basic_read_returns_valid_records_for_every_discovered_stream(
+    entry: dict[str, Any], acceptance_server: FakeIterable, tmp_path: Path
+) -> None:
+    """test_basic_read: with no configured_catalog_path, every discovered stream minus empty_streams, in
+    full refresh, each with records that match its schema (CAT builds the same catalog at high)."""
+    acceptance_server.reset()
+    config = load_json(entry["config_path"])
+    assert "configured_catalog_path" not in entry, "at high strictness CAT refuses a custom catalog here"
+    empty = {stream["name"] for stream in entry.get("empty_streams", [])}
+    catalog = ConfiguredAirbyteCatalog(
+        streams=[
+            ConfiguredAirbyteStream(
+                stream=stream,
+                sync_mode=SyncMode.full_refresh,
+                destination_sync_mode=DestinationSyncMode.append_dedup,
+            )
+            for stream in discovered_streams(config, tmp_path / "discover")
+            if stream.name not in empty
+        ]
+    )
+
+    run = Connector(tmp_path / "read").run("read", config, ConfiguredAirbyteCatalogSerializer.dump(catalog))
+
+    assert run.returncode == 0, run.all_output[-3000:]
+    assert_read_records(
+        records=console_output(run).records_iterator,
+        configured_catalog=catalog,
+        require_records_per_stream=True,
+        validate_schema=entry.get("validate_schema", True),
+    )
+
+
+def cdk_bad_catalog() -> dict[str, Any]:
+    """The catalog of the CDK's test_fail_read_with_bad_catalog (and CAT's
+    test_airbyte_trace_message_on_failure): an unknown stream with modes the protocol does not have."""
+    catalog = ConfiguredAirbyteCatalog(
+        streams=[
+            ConfiguredAirbyteStream(
+                stream=AirbyteStream(
+                    name="__AIRBYTE__stream_that_does_not_exist",
+                    json_schema={"type": "object", "properties": {"f1": {"type": "string"}}},
+                    supported_sync_modes=[SyncMode.full_refresh],
+                ),
+                sync_mode="INVALID",
+                destination_sync_mode="INVALID",
+            )
+        ]
+    )
+    return dict(json.loads(json.dumps(asdict(catalog), default=str)))
+
+
+@pytest.mark.parametrize("entry", scenario_entries("basic_read", "full_refresh"))
+def test_console_read_of_a_bad_catalog_is_one_config_error_and_exit_1(
+    entry: dict[str, Any], acceptance_server: FakeIterable, tmp_path: Path
+) -> None:
+    acceptance_server.reset()
+
+    run = Connector(tmp_path).run("read", load_json(entry["config_path"]), cdk_bad_catalog())
+
+    assert run.returncode == 1
+    output = console_output(run)
+    assert [
+        error.trace.error.failure_type for error in output.errors if error.trace and error.trace.error
+    ] == [FailureType.config_error]
+    message = output.errors[0].trace.error.message  # type: ignore[union-attr]
+    assert "entry 1 (stream '__AIRBYTE__stream_that_does_not_exist'): 'sync_mode' is 'INVALID'" in message
+    assert "'destination_sync_mode' is 'INVALID'" in message
+    assert acceptance_server.stats()["requests"] == {}, "no request before the catalog is judged"
+    assert "Traceback" not in run.all_output

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from integration_tests.expectations import START, STREAMS, expected_records  # noqa: E402
 from integration_tests.fake_iterable import build_dataset  # noqa: E402
+from integration_tests.fake_iterable.experiments import build_variants  # noqa: E402
 
 pytestmark = pytest.mark.pyairbyte
 
@@ -166,10 +167,15 @@ def expected_counts(settings: Settings, first_read: Read, report: Report) -> Map
     """Rows per stream of a first sync from start_date: PyAirbyte reads incrementally where it can,
     so campaigns and templates updated before start_date are left out."""
     dataset = build_dataset(settings.seed)
+    # The metrics streams: one record per campaign, and per experiment variant (their values are checked
+    # by the integration tests).
+    metrics = {
+        "campaigns_metrics": len(dataset.campaigns),
+        "experiment_metrics": len(build_variants(dataset)),
+    }
     counts = {
-        # campaigns_metrics: one record per campaign (its values are checked by the integration tests)
-        name: len(dataset.campaigns)
-        if name == "campaigns_metrics"
+        name: metrics[name]
+        if name in metrics
         else len(
             expected_records(
                 dataset, name, end=first_read.started, incremental_since=START if expect.incremental else None
@@ -189,7 +195,7 @@ def test_check_succeeds(source: ab.Source, report: Report) -> None:
 
 def test_pyairbyte_sees_every_stream(source: ab.Source) -> None:
     assert sorted(source.get_available_streams()) == sorted(STREAMS)
-    assert len(STREAMS) == 61
+    assert len(STREAMS) == 68
 
 
 def test_the_first_read_fills_every_table_with_the_fake_dataset(
@@ -208,4 +214,4 @@ def test_the_second_read_is_incremental(second_read: Read, expected_counts: Mapp
     # Only the full-refresh streams emit records again (merged into their tables by primary key).
     assert second_read.processed_records == sum(expected_counts[name] for name in FULL_REFRESH)
     assert second_read.table_counts == dict(expected_counts)
-    assert len(INCREMENTAL) == 55
+    assert len(INCREMENTAL) == 57

@@ -8,7 +8,7 @@ Standard library only, so it runs with any Python 3.10+.
     compare_reads.py expect-streams DISCOVER_OUT N           the catalog has N streams
     compare_reads.py compare IMAGE_READ HOST_READ [--catalog CATALOG]
         RECORD data per stream equal (sorted canonical JSON; emitted_at ignored; list_users
-        updatedAt and campaigns_metrics endDateTime, the sync start time, normalised), no error TRACE in either read; prints a table
+        updatedAt and the metrics streams' endDateTime, the sync start time, normalised), no error TRACE in either read; prints a table
         of records per stream.
 
 Each command exits 0 when its check holds and 1 (with the reason on stderr) when it does not.
@@ -29,6 +29,7 @@ from typing import Any
 VOLATILE_FIELDS: dict[str, tuple[str, ...]] = {
     "list_users": ("updatedAt",),
     "campaigns_metrics": ("endDateTime",),
+    "experiment_metrics": ("endDateTime",),
 }
 VOLATILE_PLACEHOLDER = "<sync start>"
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the connector image airbyte/source-iterable:<version> (and :dev), from nothing, on Debian.
+# Build the connector image sourceiterable/source-iterable:<version> (and :dev), from nothing, on Debian.
+# The name is metadata.yaml's dockerRepository, the version pyproject.toml's.
 #
 #   bash scripts/docker_build.sh                      # local Debian base, no registry needed
 #   DOCKER_BASE_IMAGE=docker.io/airbyte/python-connector-base:4.0.2@sha256:... bash scripts/docker_build.sh
@@ -34,7 +35,9 @@ SUITE=bookworm
 ROOTFS="$BUILD_DIR/rootfs-$SUITE"
 LOCAL_BASE="local/python-base:$SUITE"
 LOCAL_VENV_BASE="local/python-base-venv:$SUITE"
-IMAGE_REPO="airbyte/source-iterable"
+# The image name, from metadata.yaml (the one place it is declared).
+IMAGE_REPO="$(sed -n -E 's/^[[:space:]]*dockerRepository:[[:space:]]*"?([^"[:space:]]+)"?.*/\1/p' "$ROOT/metadata.yaml")"
+[[ -n "$IMAGE_REPO" ]] || { echo "no dockerRepository in $ROOT/metadata.yaml" >&2; exit 1; }
 STAGE_LABEL="io.airbyte.source-iterable.stage=install"
 SOCK="${SI_DOCKER_SOCK:-/run/si-docker.sock}"
 STORAGE_DRIVER="${SI_DOCKER_STORAGE_DRIVER:-overlay2}"

@@ -2,7 +2,7 @@
 # End-to-end test of the connector image against the fake Iterable server of this repository.
 #
 #   bash scripts/docker_e2e.sh                 # builds the image first (scripts/docker_build.sh)
-#   SKIP_BUILD=1 bash scripts/docker_e2e.sh    # uses the image airbyte/source-iterable:dev as it is
+#   SKIP_BUILD=1 bash scripts/docker_e2e.sh    # uses the image sourceiterable/source-iterable:dev as it is
 #
 # It starts integration_tests.fake_iterable on 127.0.0.1, writes a config and a configured catalog of
 # every discovered stream (incremental where the stream supports it, else full refresh; E2E_FULL_REFRESH=1
@@ -10,14 +10,15 @@
 # --network host: spec, check, discover, read. The same read runs with the host's .venv/bin/source-iterable,
 # and the RECORD data per stream must be equal (scripts/compare_reads.py). Exits non-zero on any failure.
 #
-# Environment: SKIP_BUILD=1, E2E_IMAGE (default airbyte/source-iterable:dev), E2E_FULL_REFRESH=1,
-# E2E_KEEP=1 (keep the temporary directory with every output), E2E_EXPECTED_STREAMS (default 61).
+# Environment: SKIP_BUILD=1, E2E_IMAGE (default <metadata.yaml dockerRepository>:dev), E2E_FULL_REFRESH=1,
+# E2E_KEEP=1 (keep the temporary directory with every output), E2E_EXPECTED_STREAMS (default 68).
 set -Eeuo pipefail
 umask 022
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-IMAGE="${E2E_IMAGE:-airbyte/source-iterable:dev}"
-EXPECTED_STREAMS="${E2E_EXPECTED_STREAMS:-61}"
+REPOSITORY="$(sed -n -E 's/^[[:space:]]*dockerRepository:[[:space:]]*"?([^"[:space:]]+)"?.*/\1/p' "$ROOT/metadata.yaml")"
+IMAGE="${E2E_IMAGE:-$REPOSITORY:dev}"
+EXPECTED_STREAMS="${E2E_EXPECTED_STREAMS:-68}"
 PY="$ROOT/.venv/bin/python"
 HOST_CLI="$ROOT/.venv/bin/source-iterable"
 COMPARE=("$PY" "$ROOT/scripts/compare_reads.py")

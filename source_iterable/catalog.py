@@ -19,7 +19,10 @@ class Kind(Enum):
     EXPORT = "ndjson export"  # /api/export/data.json in date windows
     LIST_MEMBERS = "list members"  # /api/lists/getUsers once per list, plain text
     METADATA = "metadata fan-out"  # tables -> keys (nextMarker) -> values
-    CAMPAIGN_METRICS = "campaign metrics"  # campaign ids -> CSV metrics in batches sized to the URI limit
+    # campaign ids -> CSV metrics in batches sized to the URI limit (campaigns', experiments')
+    CAMPAIGN_METRICS = "campaign metrics"
+    CATALOG_ITEMS = "catalog items"  # the catalogs found at run time -> every page of each one's items
+    FORGOTTEN_USERS = "forgotten users"  # the hash lists of the configured project type
 
 
 @dataclass(frozen=True)
@@ -34,10 +37,21 @@ class StreamSpec:
     transform: RecordTransform = field(default_factory=RecordTransform)
     # Parameter sets read one after the other into the same stream (templates: type x medium).
     fan_out: tuple[Mapping[str, str], ...] = ({},)
+    # Paged listings: the largest page the endpoint allows (PagedResourceRun's 1000 when None), and the
+    # name of the total count when it is not ``total<DataKey>Count``.
+    page_size: int | None = None
+    total_key: str | None = None
+    # The primary key in the project types (``config.PROJECT_TYPES``) that key the stream on another
+    # field; the types not named here use ``primary_key``.
+    keys_by_project_type: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def incremental(self) -> bool:
         return self.cursor is not None
+
+    def key_for(self, project_type: str) -> tuple[str, ...]:
+        """The primary key the stream is declared with in a project of this type."""
+        return self.keys_by_project_type.get(project_type, self.primary_key)
 
 
 TEMPLATE_TYPES = ("Base", "Blast", "Triggered", "Workflow")
@@ -144,6 +158,11 @@ STREAMS: tuple[StreamSpec, ...] = (
         _EXPORT_PATH,
         export_type="user",
         primary_key=("email",),
+        # In hybrid and userID-based projects email may be missing (userID) and a hybrid user may gain
+        # a userId later; itblUserId is the one id Iterable documents as present and unique for every
+        # user of both types. Whether every export row carries it is UNCONFIRMED: readers/users/run.py
+        # counts the rows without it.
+        keys_by_project_type={"hybrid": ("itblUserId",), "userid_based": ("itblUserId",)},
         cursor="profileUpdatedAt",
         transform=RecordTransform(
             export_time_fields=(
@@ -203,6 +222,57 @@ STREAMS: tuple[StreamSpec, ...] = (
     _event("whatsapp_seen", "whatsAppSeen", _event_times("seenAt", "sentAt")),
     _event("whatsapp_usage_info", "whatsAppUsageInfo"),
     # --- end of other channels ---
+    # --- the objects events are joined to, and the users to forget (issue 17) ---
+    StreamSpec(
+        "journeys",
+        Kind.PAGED_RESOURCE,
+        "/api/journeys",
+        data_key="journeys",
+        primary_key=("id",),
+        cursor="updatedAt",
+        # Without a state parameter the listing leaves the archived journeys out; they are their own listing.
+        fan_out=({}, {"state": "Archived"}),
+        page_size=50,
+        transform=RecordTransform(
+            epoch_ms_fields=("createdAt", "updatedAt"), date_paths=("draft.createdAt", "draft.updatedAt")
+        ),
+    ),
+    StreamSpec(
+        "catalogs",
+        Kind.PAGED_RESOURCE,
+        "/api/catalogs",
+        data_key="catalogNames",
+        primary_key=("name",),
+        page_size=100,
+        total_key="totalCatalogsCount",
+    ),
+    StreamSpec(
+        "catalog_items",
+        Kind.CATALOG_ITEMS,
+        "/api/catalogs/{catalogName}/items",
+        data_key="catalogItemsWithProperties",
+        primary_key=("catalogName", "itemId"),
+        cursor="lastModified",
+        # Epoch milliseconds (recorded) or a date-time (the spec): either becomes RFC 3339.
+        transform=RecordTransform(any_time_fields=("lastModified",)),
+    ),
+    StreamSpec(
+        "snippets",
+        Kind.JSON_RESOURCE,
+        "/api/snippets",
+        data_key="snippets",
+        primary_key=("id",),
+        transform=RecordTransform(any_time_fields=("createdAt", "updatedAt")),
+    ),
+    StreamSpec("webhooks", Kind.JSON_RESOURCE, "/api/webhooks", data_key="webhooks", primary_key=("id",)),
+    # One record per variant of an experiment (readers/metrics/endpoints.py), asked by campaign ids.
+    StreamSpec(
+        "experiment_metrics",
+        Kind.CAMPAIGN_METRICS,
+        "/api/experiments/metrics",
+        primary_key=("experimentId", "templateId"),
+    ),
+    StreamSpec("forgotten_users", Kind.FORGOTTEN_USERS, "/api/users/forgotten", primary_key=("hash",)),
 )
 
 STREAMS_BY_NAME: Mapping[str, StreamSpec] = {spec.name: spec for spec in STREAMS}

@@ -6,6 +6,7 @@ entry point can report it as an Airbyte ``config_error`` trace instead of a trac
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ MAX_EXPORT_JOBS = 4  # Iterable runs at most 4 exports at once per organization;
 # one stream's records are printed, small enough that a backfill never fills the disk.
 DEFAULT_READ_AHEAD_UNITS = 8
 DEFAULT_READ_AHEAD_MB = 1024
+MAX_READ_AHEAD_UNITS = 64
+MAX_READ_AHEAD_MB = 65536
+MAX_WINDOW_IN_DAYS = 365  # adaptive windows never grow past a year either (windows.MAX_WINDOW)
+MAX_EXPORT_LAG_MINUTES = 1440
 # Iterable makes some events exportable minutes after their createdAt (real data: opens 5-6 minutes
 # late), and custom events and purchases may be tracked with any past createdAt: each sync re-reads
 # this span behind its bookmark and delivers only the rows it has not delivered before.
@@ -38,12 +43,18 @@ LIST_USERS_SOURCES = ("auto", "get_users")
 # Iterable's three project types; a project's type is fixed when it is created.
 PROJECT_TYPES = ("email_based", "hybrid", "userid_based")
 
-START_DATE_FORMS = "YYYY-MM-DDTHH:MM:SSZ, YYYY-MM-DD or MM/DD/YYYY (UTC)"
-_START_DATE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"), "%Y-%m-%dT%H:%M:%SZ"),
+START_DATE_FORMS = (
+    "YYYY-MM-DDTHH:MM:SSZ (fractional seconds and a +HH:MM offset allowed), YYYY-MM-DD or MM/DD/YYYY (UTC)"
+)
+# The same forms as spec.json's pattern: what Airbyte's date picker writes (...Z), what the seed
+# documented (MM/DD/YYYY, a date alone) and what users paste (fractions, +00:00 offsets).
+_START_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+_START_DATES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^\d{4}-\d{2}-\d{2}$"), "%Y-%m-%d"),
     (re.compile(r"^\d{2}/\d{2}/\d{4}$"), "%m/%d/%Y"),
 )
+# The API key travels in a header of every request: plain http is only for a server on this machine.
+LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 class ConfigError(ConnectorError):
@@ -77,17 +88,32 @@ class IterableConfig:
 
 
 def parse_start_date(value: Any) -> datetime:
-    """Parse the three accepted forms of ``start_date`` into an aware UTC datetime."""
+    """Parse the accepted forms of ``start_date`` into an aware UTC datetime, in whole seconds."""
     if not isinstance(value, str):
         raise ConfigError("start_date", f"is required, as {START_DATE_FORMS}")
     text = value.strip()
-    for pattern, fmt in _START_DATE_PATTERNS:
-        if pattern.match(text):
-            try:
+    try:
+        if _START_DATE_TIME.match(text):
+            # Windows are whole seconds (the export API's resolution): a fraction is dropped, which
+            # starts the read up to a second earlier and loses nothing.
+            parsed = datetime.fromisoformat(text).astimezone(timezone.utc)
+            return parsed.replace(microsecond=0)
+        for pattern, fmt in _START_DATES:
+            if pattern.match(text):
                 return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
-            except ValueError:
-                break
+    except ValueError:
+        pass
     raise ConfigError("start_date", f"'{text}' is not a date; use {START_DATE_FORMS}")
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves this machine."""
+    if host.lower().rstrip(".") in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _positive_int(
@@ -131,7 +157,7 @@ def _base_url(raw: Mapping[str, Any], region: str) -> str:
     value = raw.get("base_url")
     if value in (None, ""):
         return REGION_HOSTS[region]
-    accepted = "an origin such as https://proxy.example.com or http://127.0.0.1:8765, without a path"
+    accepted = "an origin such as https://proxy.example.com (http only to a loopback address), without a path"
     if not isinstance(value, str):
         raise ConfigError("base_url", f"must be {accepted}")
     parts = urlsplit(value.strip())
@@ -143,6 +169,12 @@ def _base_url(raw: Mapping[str, Any], region: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a non-numeric or out-of-range port
     except ValueError:
         raise ConfigError("base_url", f"'{value}' has an invalid port; use {accepted}") from None
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(
+            "base_url",
+            f"'{value}' would send the API key in clear text: use https://, or http:// only to a loopback "
+            "address (localhost, 127.0.0.1, ::1)",
+        )
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -164,16 +196,26 @@ def parse_config(raw: Mapping[str, Any], now: datetime | None = None) -> Iterabl
             f"{start_date:%Y-%m-%dT%H:%M:%SZ} is in the future; use a past date, {START_DATE_FORMS}",
         )
 
-    window_in_days = _positive_int(raw, "window_in_days", DEFAULT_WINDOW_IN_DAYS, minimum=1)
-    lag_minutes = _positive_int(raw, "export_lag_minutes", DEFAULT_EXPORT_LAG_MINUTES, minimum=0)
+    # The maxima are the form's (spec.json): a value Airbyte would not let a user save is not one the
+    # command line takes either.
+    window_in_days = _positive_int(
+        raw, "window_in_days", DEFAULT_WINDOW_IN_DAYS, minimum=1, maximum=MAX_WINDOW_IN_DAYS
+    )
+    lag_minutes = _positive_int(
+        raw, "export_lag_minutes", DEFAULT_EXPORT_LAG_MINUTES, minimum=0, maximum=MAX_EXPORT_LAG_MINUTES
+    )
     jobs = _positive_int(raw, "max_concurrent_export_jobs", MAX_EXPORT_JOBS, minimum=1)
     if jobs > MAX_EXPORT_JOBS:
         raise ConfigError(
             "max_concurrent_export_jobs",
             f"must be between 1 and {MAX_EXPORT_JOBS} (Iterable runs at most {MAX_EXPORT_JOBS} exports at once), got {jobs}",
         )
-    read_ahead_units = _positive_int(raw, "read_ahead_windows", DEFAULT_READ_AHEAD_UNITS, minimum=1)
-    read_ahead_mb = _positive_int(raw, "read_ahead_mb", DEFAULT_READ_AHEAD_MB, minimum=1)
+    read_ahead_units = _positive_int(
+        raw, "read_ahead_windows", DEFAULT_READ_AHEAD_UNITS, minimum=1, maximum=MAX_READ_AHEAD_UNITS
+    )
+    read_ahead_mb = _positive_int(
+        raw, "read_ahead_mb", DEFAULT_READ_AHEAD_MB, minimum=1, maximum=MAX_READ_AHEAD_MB
+    )
     lookback = _positive_int(
         raw, "lookback_minutes", DEFAULT_LOOKBACK_MINUTES, minimum=0, maximum=MAX_LOOKBACK_MINUTES
     )

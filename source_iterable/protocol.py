@@ -59,14 +59,23 @@ def state(stream: str, stream_state: Mapping[str, Any], record_count: int) -> by
 
 
 def stream_status(stream: str, status: Status) -> bytes:
+    return _status_line({"stream_descriptor": {"name": stream}, "status": status.value})
+
+
+def rate_limited(stream: str, quota_reset_ms: int) -> bytes:
+    """RUNNING with reason RATE_LIMITED: Airbyte's UI shows the stream as rate limited, "restarting
+    in ..." until ``quota_reset_ms`` (epoch ms), or until the stream's next record."""
+    reason = {"type": "RATE_LIMITED", "rate_limited": {"quota_reset": quota_reset_ms}}
+    return _status_line(
+        {"stream_descriptor": {"name": stream}, "status": Status.RUNNING.value, "reasons": [reason]}
+    )
+
+
+def _status_line(stream_status: Mapping[str, Any]) -> bytes:
     return orjson.dumps(
         {
             "type": "TRACE",
-            "trace": {
-                "type": "STREAM_STATUS",
-                "emitted_at": float(now_ms()),
-                "stream_status": {"stream_descriptor": {"name": stream}, "status": status.value},
-            },
+            "trace": {"type": "STREAM_STATUS", "emitted_at": float(now_ms()), "stream_status": stream_status},
         },
         option=NEWLINE,
     )

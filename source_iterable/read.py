@@ -11,7 +11,6 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
@@ -21,6 +20,7 @@ from .api.errors import ConnectorError, FailureType
 from .api.spool import DISK
 from .catalog import STREAMS_BY_NAME
 from .config import ConfigError, parse_config
+from .configured_catalog import catalog_problems, describe
 from .engine import progress as progress_text
 from .engine.output import Output, install_logging
 from .engine.sync import ReadAhead, Sync
@@ -33,6 +33,7 @@ from .records import ADDITIONAL_FIELDS, declared_keys, missing_fold_warning
 from .state import stream_states
 
 LOGGER = logging.getLogger("airbyte")
+CURSORS = {name: spec.cursor for name, spec in STREAMS_BY_NAME.items()}
 
 
 class CatalogError(ConnectorError):
@@ -41,24 +42,21 @@ class CatalogError(ConnectorError):
 
 
 def select(catalog: Any) -> tuple[list[Selected], list[str]]:
-    """The configured streams we know, in catalog order, and the names we do not know."""
-    streams = catalog.get("streams") if isinstance(catalog, Mapping) else None
-    if not isinstance(streams, list):
-        raise CatalogError('must be a configured catalog: a JSON object with a "streams" list')
+    """The configured streams we know, in catalog order, and the names we do not know; a catalog the
+    protocol does not allow is refused whole, before any request."""
+    problems = catalog_problems(catalog, CURSORS)
+    if problems:
+        raise CatalogError(describe(problems))
     selected: list[Selected] = []
     unknown: list[str] = []
-    for number, entry in enumerate(streams, start=1):
-        stream = entry.get("stream") if isinstance(entry, Mapping) else None
-        name = stream.get("name") if isinstance(stream, Mapping) else None
-        if not isinstance(name, str):
-            raise CatalogError(f"entry {number} has no stream.name")
-        spec = STREAMS_BY_NAME.get(name)
+    for entry in catalog["streams"]:
+        stream = entry["stream"]
+        spec = STREAMS_BY_NAME.get(stream["name"])
         if spec is None:
-            unknown.append(name)
+            unknown.append(stream["name"])
             continue
-        incremental = entry.get("sync_mode") == "incremental" and spec.incremental
-        schema = stream.get("json_schema") if isinstance(stream, Mapping) else None
-        selected.append(Selected(spec, incremental, schema if isinstance(schema, Mapping) else None))
+        incremental = entry["sync_mode"] == "incremental" and spec.incremental
+        selected.append(Selected(spec, incremental, stream["json_schema"]))
     return selected, unknown
 
 

@@ -43,14 +43,15 @@ from .catalog import STREAMS, StreamSpec
 from .config import IterableConfig, parse_config
 from .read import read as read_sync
 from .readers.jobs import JOBS_PATH
-from .schema_files import stream_schema
-from .user_fields import (
+from .readers.users.fields import fetch_user_fields
+from .readers.users.project_type import project_type_warning
+from .readers.users.schema import (
     build_users_schema,
     case_collisions,
     collision_warning,
-    fetch_user_fields,
     schema_fallback_warning,
 )
+from .schema_files import stream_schema
 from .windows import Window, api_datetime, export_upper_bound
 
 LOGGER = logging.getLogger("airbyte")
@@ -71,10 +72,11 @@ def probe_window(now: datetime, lag: timedelta) -> Window:
 class DeclaredStream(Stream):
     """A row of the stream table, as the CDK sees a stream."""
 
-    def __init__(self, spec: StreamSpec, raw_config: Mapping[str, Any]) -> None:
+    def __init__(self, spec: StreamSpec, raw_config: Mapping[str, Any], project_type: str) -> None:
         super().__init__()
         self.spec = spec
         self._raw_config = raw_config
+        self._project_type = project_type
 
     @property
     def name(self) -> str:
@@ -82,7 +84,7 @@ class DeclaredStream(Stream):
 
     @property
     def primary_key(self) -> str | list[str] | None:
-        return list(self.spec.primary_key) or None
+        return list(self.spec.key_for(self._project_type)) or None
 
     @property
     def cursor_field(self) -> str | list[str]:
@@ -104,7 +106,22 @@ class DeclaredStream(Stream):
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any]]:
         """This one stream through the engine (the engine reads every selected stream at once)."""
-        entry = {"stream": {"name": self.name}, "sync_mode": sync_mode.value}
+        incremental = sync_mode is SyncMode.incremental and self.supports_incremental
+        # A configured stream as the protocol defines it (read refuses anything less). Its schema
+        # declares no properties, so rows pass as they are, as this method's callers expect.
+        entry: dict[str, Any] = {
+            "stream": {
+                "name": self.name,
+                "json_schema": {},
+                "supported_sync_modes": ["full_refresh", "incremental"]
+                if self.supports_incremental
+                else ["full_refresh"],
+            },
+            "sync_mode": SyncMode.incremental.value if incremental else SyncMode.full_refresh.value,
+            "destination_sync_mode": "append",
+        }
+        if incremental:
+            entry["cursor_field"] = [self.spec.cursor]
         state = [
             {
                 "type": "STREAM",
@@ -156,14 +173,19 @@ class SourceIterable(AbstractSource):
         return ConnectorSpecification(**raw)
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
-        parse_config(config, self._now())
-        return [(UsersStream if spec.name == "users" else DeclaredStream)(spec, config) for spec in STREAMS]
+        project_type = parse_config(config, self._now()).project_type
+        return [
+            (UsersStream if spec.name == "users" else DeclaredStream)(spec, config, project_type)
+            for spec in STREAMS
+        ]
 
     # ------------------------------------------------------------------ check
 
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         try:
             ok, message = self.check_connection(logger, config)
+            if ok:
+                self._check_project_type(parse_config(config, self._now()))
         except ConnectorError as error:
             return AirbyteConnectionStatus(status=Status.FAILED, message=error.message)
         # The CDK would report repr(message), quotes and escapes included.
@@ -235,6 +257,16 @@ class SourceIterable(AbstractSource):
             message = "export path: export jobs (export_api is 'async')"
         LOGGER.info(message)
         return True, message
+
+    def _check_project_type(self, config: IterableConfig) -> None:
+        """A WARN when the project's field list contradicts ``project_type``; the check passes anyway."""
+        lookup = fetch_user_fields(client_for(config), "check (project type)")
+        if lookup.fields is None:
+            LOGGER.info(f"project_type {config.project_type} not verified: {lookup.failure}")
+            return
+        warning = project_type_warning(config.project_type, lookup.fields)
+        if warning is not None:
+            LOGGER.warning(warning)
 
     # ------------------------------------------------------------------ read, in process
 

@@ -50,6 +50,14 @@ def answered_ok(pace: Limiter) -> None:
         ("DELETE", "/api/export/3562", "export job cancel"),
         ("GET", "/api/campaigns", "resources"),
         ("GET", "/api/templates", "resources"),
+        ("GET", "/api/catalogs", "catalogs"),
+        ("GET", "/api/catalogs/products/items", "catalogs"),
+        ("GET", "/api/users/forgotten", "forgotten users"),
+        ("GET", "/api/users/forgottenUserIds", "forgotten users"),
+        ("GET", "/api/journeys", "journeys"),
+        ("GET", "/api/snippets", "snippets"),
+        ("GET", "/api/webhooks", "webhooks"),
+        ("GET", "/api/experiments/metrics", "experiment metrics"),
     ],
 )
 def test_every_endpoint_draws_from_its_declared_budget(method: str, path: str, budget: str) -> None:
@@ -70,6 +78,23 @@ def test_the_documented_limits_are_the_defaults() -> None:
     assert by_name["campaign metrics"].per_minute == 10
     assert by_name["getFields"].per_minute == 180
     assert by_name["export jobs"].per_minute == 60 and by_name["export jobs"].scope is Scope.ORGANIZATION
+    # per API key: one key on one host
+    assert by_name["catalogs"].per_minute == 6000 and by_name["catalogs"].scope is Scope.PROJECT
+    assert by_name["forgotten users"].per_minute == 180
+    # no published limit: the conservative choices of api/budgets.py
+    assert [by_name[name].per_minute for name in ("journeys", "snippets", "webhooks")] == [180, 180, 180]
+    assert by_name["experiment metrics"].per_minute == 10
+
+
+def test_the_metrics_variable_paces_both_metrics_endpoints_each_with_its_own_limiter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ITERABLE_METRICS_REQUESTS_PER_MINUTE", "30")
+    found = project_limiters("api.iterable.com", "key-metrics")
+    campaigns = found.for_request("GET", "/api/campaigns/metrics")
+    experiments = found.for_request("GET", "/api/experiments/metrics")
+    assert campaigns is not None and experiments is not None and campaigns is not experiments
+    assert campaigns.per_minute == experiments.per_minute == 30
 
 
 def test_four_a_minute_lets_four_through_then_waits_for_the_window_and_its_margin() -> None:

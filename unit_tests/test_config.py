@@ -29,6 +29,12 @@ from .builders import API_KEY, NOW, config_dict
         ("2024-01-01T13:14:15Z", datetime(2024, 1, 1, 13, 14, 15, tzinfo=timezone.utc)),
         ("2024-01-01", datetime(2024, 1, 1, tzinfo=timezone.utc)),
         ("01/31/2024", datetime(2024, 1, 31, tzinfo=timezone.utc)),
+        # pasted forms: fractional seconds (dropped: windows are whole seconds), offsets converted to UTC
+        ("2024-01-01T00:00:00.000Z", datetime(2024, 1, 1, tzinfo=timezone.utc)),
+        ("2024-01-01T13:14:15.999999999Z", datetime(2024, 1, 1, 13, 14, 15, tzinfo=timezone.utc)),
+        ("2024-01-01T00:00:00+00:00", datetime(2024, 1, 1, tzinfo=timezone.utc)),
+        ("2024-01-01T09:30:00.250+02:00", datetime(2024, 1, 1, 7, 30, tzinfo=timezone.utc)),
+        ("2024-01-01T20:00:00-05:00", datetime(2024, 1, 2, 1, 0, tzinfo=timezone.utc)),
     ],
 )
 def test_every_accepted_start_date_form_becomes_an_aware_utc_datetime(value: str, expected: datetime) -> None:
@@ -79,7 +85,11 @@ BAD_VALUES: list[tuple[str, dict[str, Any]]] = [
     ("start_date", {"start_date": "2024-13-01"}),
     ("start_date", {"start_date": "2024-02-30"}),
     ("start_date", {"start_date": "31/01/2024"}),
-    ("start_date", {"start_date": "2024-01-01T00:00:00+02:00"}),
+    ("start_date", {"start_date": "2024-01-01T00:00:00"}),
+    ("start_date", {"start_date": "2024-01-01 00:00:00Z"}),
+    ("start_date", {"start_date": "2024-01-01T00:00:00.Z"}),
+    ("start_date", {"start_date": "2024-01-01T00:00:00+0200"}),
+    ("start_date", {"start_date": "2024-01-01T00:00:00+25:00"}),
     ("start_date", {"start_date": 20240101}),
     ("start_date", {"start_date": (NOW + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}),
     ("window_in_days", {"window_in_days": 0}),
@@ -94,6 +104,11 @@ BAD_VALUES: list[tuple[str, dict[str, Any]]] = [
     ("base_url", {"base_url": "ftp://x"}),
     ("base_url", {"base_url": "http://"}),
     ("base_url", {"base_url": "http://h/path"}),
+    ("base_url", {"base_url": "http://iterable-proxy.example.com"}),
+    ("base_url", {"base_url": "http://10.0.0.5:8080"}),
+    ("base_url", {"base_url": "http://128.0.0.1"}),
+    ("base_url", {"base_url": "http://[::2]:8765"}),
+    ("base_url", {"base_url": "http://localhost.example.com"}),
     ("base_url", {"base_url": "http://h:notaport"}),
     ("base_url", {"base_url": "http://h:99999"}),
     ("base_url", {"base_url": "https://h?x=1"}),
@@ -172,6 +187,11 @@ def test_us_region_or_none_uses_the_us_host(region: str | None) -> None:
         ("http://127.0.0.1:8765", "http://127.0.0.1:8765"),
         ("http://127.0.0.1:8765/", "http://127.0.0.1:8765"),
         ("https://iterable-proxy.example.com", "https://iterable-proxy.example.com"),
+        # plain http only where the key never leaves the machine: 127.0.0.0/8, ::1, localhost
+        ("http://127.3.4.5:8765", "http://127.3.4.5:8765"),
+        ("http://localhost:8765", "http://localhost:8765"),
+        ("http://LOCALHOST", "http://LOCALHOST"),
+        ("http://[::1]:8765", "http://[::1]:8765"),
     ],
 )
 def test_base_url_replaces_the_region_host(base_url: str, expected: str) -> None:
@@ -179,6 +199,13 @@ def test_base_url_replaces_the_region_host(base_url: str, expected: str) -> None
 
     assert config.base_url == expected
     assert config.region == "EU"
+
+
+def test_plain_http_to_another_host_is_refused_because_the_key_would_travel_in_clear_text() -> None:
+    with pytest.raises(ConfigError, match="clear text") as caught:
+        parse_config(config_dict(base_url="http://iterable-proxy.example.com"), NOW)
+
+    assert caught.value.field == "base_url"
 
 
 def test_empty_base_url_means_the_region_host() -> None:

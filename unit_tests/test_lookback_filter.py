@@ -23,6 +23,7 @@ from source_iterable.records import ADDITIONAL_FIELDS, RecordShaper
 from .builders import CutBody, event, ndjson, utc
 
 SEND = STREAMS_BY_NAME["email_send"]
+SHAPER = RecordShaper(SEND.transform)
 B = utc(2024, 3, 6, 12)  # the bookmark
 END = utc(2024, 3, 7)  # the window's end: its tail span is 23:00 to midnight
 
@@ -48,7 +49,7 @@ def digests(*rows: dict[str, Any]) -> dict[bytes, int]:
 
 def first_window(known: dict[bytes, int]) -> WindowFilter:
     """The re-reading first window [11:00, midnight) of a stream whose bookmark is 12:00."""
-    return WindowFilter(RecordShaper(SEND.transform), "createdAt", END - timedelta(hours=1), B, known)
+    return WindowFilter(SHAPER.lines, SEND.transform, "createdAt", END - timedelta(hours=1), B, known)
 
 
 def emails(file: RecordFile) -> list[str]:
@@ -99,7 +100,7 @@ def test_rows_between_the_two_spans_pay_no_digest(monkeypatch: pytest.MonkeyPatc
         return b"\0" * 8
 
     monkeypatch.setattr(window_filter, "row_digest", counted)
-    filter_ = WindowFilter(RecordShaper(SEND.transform), "createdAt", END - timedelta(hours=1))
+    filter_ = WindowFilter(SHAPER.lines, SEND.transform, "createdAt", END - timedelta(hours=1))
     rows = [event(f"2024-03-06 {hour:02d}:00:00 +00:00") for hour in range(23)] + [TAIL]
     # when 24 rows are read, one of them in the tail
     filter_.spool(response(ndjson(rows)))
@@ -129,7 +130,7 @@ def test_the_digest_is_the_transformed_row_before_the_fold_so_the_catalog_does_n
     narrow = RecordShaper(SEND.transform, frozenset({"email", "createdAt", ADDITIONAL_FIELDS}))
     found = []
     for shaper in (wide, narrow):
-        filter_ = WindowFilter(shaper, "createdAt", END - timedelta(hours=1))
+        filter_ = WindowFilter(shaper.lines, SEND.transform, "createdAt", END - timedelta(hours=1))
         file = filter_.spool(response(ndjson([row])))
         found.append(filter_.result([file]).minutes)
         records = [orjson.loads(line) for block in file.blocks() for line in block]
@@ -174,7 +175,7 @@ def test_the_pieces_of_a_window_share_what_was_delivered_before() -> None:
 def test_a_denser_tail_than_the_cap_keeps_memory_bounded_by_dropping_its_oldest_minutes() -> None:
     # given a cap of 2 digests and 5 rows in 5 minutes of the tail
     rows = [event(f"2024-03-06 23:0{m}:00 +00:00", email=f"{m}@example.com") for m in range(5)]
-    filter_ = WindowFilter(RecordShaper(SEND.transform), "createdAt", END - timedelta(hours=1), cap=2)
+    filter_ = WindowFilter(SHAPER.lines, SEND.transform, "createdAt", END - timedelta(hours=1), cap=2)
     file = filter_.spool(response(ndjson(rows)))
     tail = filter_.result([file])
     # then every row is delivered, the newest minutes are kept, and what was dropped is said
@@ -189,5 +190,5 @@ def test_the_filter_converts_only_inside_an_attempt() -> None:
 
 
 def test_a_plain_converter_spools_as_before() -> None:
-    spool = spooler(RecordShaper(SEND.transform).lines, None, None)
+    spool = spooler(SHAPER.lines, None, None)
     assert spool(response(ndjson([NEW]))).count == 1

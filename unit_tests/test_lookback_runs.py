@@ -18,7 +18,7 @@ from source_iterable.lookback.digests import STATE_KEY
 from source_iterable.readers import Selected, build_runs
 from source_iterable.readers.exports import ExportRun
 from source_iterable.readers.jobs import JobRunner
-from source_iterable.user_fields import GET_FIELDS_PATH
+from source_iterable.readers.users.fields import GET_FIELDS_PATH
 
 from .builders import (
     BASE_URL,

@@ -1,4 +1,4 @@
-"""``source_iterable.metrics``: URI-sized batches, request params, column keys, numbers and CSV bodies.
+"""``readers/metrics`` (campaigns): URI-sized batches, request params, column keys, numbers and CSV bodies.
 
 Bodies marked "real" are Iterable's own answers: the 2017 recordings of ``mtchavez/iterable-api-client``
 and the column titles of Airbyte's 2023 sandbox records (docs/api-campaigns-metrics.md, section 0).
@@ -20,22 +20,24 @@ from jsonschema import Draft7Validator, FormatChecker
 from integration_tests.fake_iterable.data import build_dataset
 from integration_tests.fake_iterable.metrics import metrics_csv
 from source_iterable.api.budgets import BUDGETS, project_limiters
-from source_iterable.metrics import (
+from source_iterable.readers.metrics.batches import (
     END_KEY,
     MAX_URI_LENGTH,
-    METRICS_PATH,
     START_KEY,
-    UNPARSED_KEY,
     URI_MARGIN,
     DateRange,
-    MetricsBodyError,
-    batch_campaign_ids,
-    column_key,
+    batch_ids,
     metrics_params,
-    parse_metrics_csv,
-    parse_number,
     request_url_length,
 )
+from source_iterable.readers.metrics.csv_body import (
+    UNPARSED_KEY,
+    MetricsBodyError,
+    column_key,
+    parse_metrics_csv,
+    parse_number,
+)
+from source_iterable.readers.metrics.endpoints import CAMPAIGNS
 
 UTC = timezone.utc
 US = "https://api.iterable.com"
@@ -43,6 +45,7 @@ EU = "https://api.eu.iterable.com"
 PROXY = "https://iterable-egress.corp-gateway.eu-west-1.internal.example.com:8443"
 WINDOW = DateRange(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 6, 30, 12, 30, 5, tzinfo=UTC))
 BUDGET = MAX_URI_LENGTH - URI_MARGIN
+METRICS_PATH = CAMPAIGNS.path
 SCHEMA_FILE = (
     Path(__file__).resolve().parent.parent / "source_iterable" / "schemas" / "campaigns_metrics.json"
 )
@@ -98,7 +101,7 @@ def test_every_batch_fits_the_limit_and_one_more_id_would_not(base_url: str) -> 
     # given 1,500 campaign ids of 7 and 8 digits, as a real project has
     campaign_ids = ids(700) + ids(800, first=10_000_001, step=13)
     # when they are batched for this base URL
-    batches = batch_campaign_ids(base_url, campaign_ids, WINDOW)
+    batches = batch_ids(base_url, METRICS_PATH, campaign_ids, WINDOW)
     # then the URL requests sends for every batch is within 2048 minus the margin
     assert all(len(sent_url(base_url, batch)) <= BUDGET for batch in batches)
     # and no batch could have taken the next id: the batches are as few as fit
@@ -112,7 +115,7 @@ def test_a_longer_base_url_gets_fewer_ids_per_request() -> None:
     # given the same ids and window
     campaign_ids = ids(1_203)
     # when batched for the US host, the EU host and a long proxy origin
-    us, eu, proxy = (batch_campaign_ids(base, campaign_ids, WINDOW) for base in (US, EU, PROXY))
+    us, eu, proxy = (batch_ids(base, METRICS_PATH, campaign_ids, WINDOW) for base in (US, EU, PROXY))
     # then the first batch shrinks with the base URL's length, by one id per 19 characters
     assert len(us[0]) == 98
     assert len(eu[0]) == len(us[0]) - 1  # 3 more characters tip one id over the edge
@@ -124,12 +127,12 @@ def test_a_batch_exactly_at_the_budget_is_kept_and_one_character_more_splits_it(
     # given a base URL whose length makes 90 seven-digit ids end exactly at the budget
     campaign_ids = ids(90)
     base = "https://" + "h" * 10 + ".example"
-    slack = BUDGET - request_url_length(base, campaign_ids, WINDOW)
+    slack = BUDGET - request_url_length(base, METRICS_PATH, campaign_ids, WINDOW)
     base = "https://" + "h" * (10 + slack) + ".example"
     assert len(sent_url(base, campaign_ids)) == BUDGET
     # when batching at that length and at one character more
-    exact = batch_campaign_ids(base, campaign_ids, WINDOW)
-    over = batch_campaign_ids(base.replace("https://", "https://h"), campaign_ids, WINDOW)
+    exact = batch_ids(base, METRICS_PATH, campaign_ids, WINDOW)
+    over = batch_ids(base.replace("https://", "https://h"), METRICS_PATH, campaign_ids, WINDOW)
     # then the first is one request, the second needs two: 89 ids, then 1
     assert [len(b) for b in exact] == [90]
     assert [len(b) for b in over] == [89, 1]
@@ -144,7 +147,7 @@ def test_the_computed_length_is_what_requests_sends(base_url: str, campaign_ids:
     # given ids of many lengths and a window with seconds in it
     window = DateRange(datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(2024, 2, 29, tzinfo=UTC))
     # when the length is computed
-    computed = request_url_length(base_url, campaign_ids, window)
+    computed = request_url_length(base_url, METRICS_PATH, campaign_ids, window)
     # then it equals the length of the URL requests prepares
     assert computed == len(sent_url(base_url, campaign_ids, window))
 
@@ -153,40 +156,40 @@ def test_ids_keep_their_order_and_repeats_are_asked_once() -> None:
     # given ids with repeats (pages of /api/campaigns can overlap)
     campaign_ids = [5, 3, 5, 9, 3, 1]
     # when batched
-    batches = batch_campaign_ids(US, campaign_ids, WINDOW)
+    batches = batch_ids(US, METRICS_PATH, campaign_ids, WINDOW)
     # then each id appears once, first-seen order
     assert batches == [[5, 3, 9, 1]]
 
 
 def test_no_ids_give_no_batches() -> None:
     # given no campaigns / when batched / then nothing is requested
-    assert batch_campaign_ids(US, [], WINDOW) == []
+    assert batch_ids(US, METRICS_PATH, [], WINDOW) == []
 
 
 def test_an_id_that_cannot_fit_alone_is_an_error_naming_it() -> None:
     # given a base URL that leaves no room for an id under a small limit
     # when batching
     with pytest.raises(ValueError, match="7000001 alone makes a"):
-        batch_campaign_ids(US, [7_000_001], WINDOW, max_uri_length=200, margin=64)
+        batch_ids(US, METRICS_PATH, [7_000_001], WINDOW, max_uri_length=200, margin=64)
 
 
 def test_the_limit_and_margin_are_parameters() -> None:
     # given 300 ids
     campaign_ids = ids(300)
     # when batched with no margin, and with a 4096-character limit
-    no_margin = batch_campaign_ids(US, campaign_ids, WINDOW, margin=0)
-    bigger = batch_campaign_ids(US, campaign_ids, WINDOW, max_uri_length=4096)
+    no_margin = batch_ids(US, METRICS_PATH, campaign_ids, WINDOW, margin=0)
+    bigger = batch_ids(US, METRICS_PATH, campaign_ids, WINDOW, max_uri_length=4096)
     # then they reach exactly up to their own budgets
     assert all(len(sent_url(US, b)) <= MAX_URI_LENGTH for b in no_margin)
     assert len(sent_url(US, [*no_margin[0], no_margin[1][0]])) > MAX_URI_LENGTH
-    assert len(bigger[0]) > len(no_margin[0]) > len(batch_campaign_ids(US, campaign_ids, WINDOW)[0])
+    assert len(bigger[0]) > len(no_margin[0]) > len(batch_ids(US, METRICS_PATH, campaign_ids, WINDOW)[0])
 
 
 @pytest.mark.parametrize("bad", [0, -5, True, "7000001", 7.0])
 def test_an_id_that_is_not_a_positive_integer_is_refused(bad: Any) -> None:
     # given a list with one bad id / when batched / then the error names it
     with pytest.raises(ValueError, match="positive integer"):
-        batch_campaign_ids(US, [7_000_001, bad], WINDOW)
+        batch_ids(US, METRICS_PATH, [7_000_001, bad], WINDOW)
 
 
 # ----------------------------------------------------------------------------- params and range
@@ -317,7 +320,7 @@ def test_a_cell_that_is_not_a_number_is_none(text: str) -> None:
 def test_the_real_2017_body_gives_one_typed_record_per_campaign() -> None:
     # given Iterable's 2017 body (doubled columns, a count written 16.0)
     # when parsed with the window
-    parsed = parse_metrics_csv(VCR_2017.encode(), WINDOW)
+    parsed = parse_metrics_csv(VCR_2017.encode(), CAMPAIGNS.layout, WINDOW)
     # then there is one record per row, numbers typed, the doubled titles ignored once each
     assert [r["id"] for r in parsed.records] == [163898, 176828]
     first = parsed.records[0]
@@ -334,7 +337,7 @@ def test_a_non_numeric_cell_is_kept_as_text_beside_the_record_and_counted() -> N
     # given a body with "N/A", "-" and "NaN" cells in metric columns
     body = "id,Email Open Rate,Total Email Sends,Revenue\n7000001,N/A,120,-\n7000002,.25,NaN,10.5\n"
     # when parsed
-    parsed = parse_metrics_csv(body)
+    parsed = parse_metrics_csv(body, CAMPAIGNS.layout)
     # then no cell fails the body: numbers are typed, the rest is out of its column and in _unparsedValues
     assert parsed.records == [
         {"id": 7000001, "totalEmailSends": 120, UNPARSED_KEY: {"emailOpenRate": "N/A", "revenue": "-"}},
@@ -348,7 +351,7 @@ def test_blank_cells_leave_the_metric_out() -> None:
     # given a push campaign's row under a header with email columns (blank there)
     body = "id,Total Email Sends,Total Pushes Sent\n7000003,,88\n"
     # when parsed / then the email metric is absent, not null, not zero
-    assert parse_metrics_csv(body).records == [{"id": 7000003, "totalPushesSent": 88}]
+    assert parse_metrics_csv(body, CAMPAIGNS.layout).records == [{"id": 7000003, "totalPushesSent": 88}]
 
 
 @pytest.mark.parametrize(
@@ -365,7 +368,7 @@ def test_blank_cells_leave_the_metric_out() -> None:
 def test_an_empty_or_header_only_body_gives_no_records(body: bytes) -> None:
     # given an empty body, a header alone, or the recorded answer to a request without ids ("id,")
     # when parsed / then there are no records and nothing to report
-    parsed = parse_metrics_csv(body)
+    parsed = parse_metrics_csv(body, CAMPAIGNS.layout)
     assert parsed.records == [] and parsed.summary() == "all cells typed"
 
 
@@ -376,7 +379,7 @@ def test_an_html_page_is_an_error_naming_it() -> None:
     )
     # when parsed / then the error says HTML and quotes the title
     with pytest.raises(MetricsBodyError, match="HTML page titled 'Down for maintenance'"):
-        parse_metrics_csv(page)
+        parse_metrics_csv(page, CAMPAIGNS.layout)
 
 
 def test_a_json_error_body_is_an_error_quoting_code_and_msg() -> None:
@@ -386,14 +389,14 @@ def test_a_json_error_body_is_an_error_quoting_code_and_msg() -> None:
     with pytest.raises(
         MetricsBodyError, match="JSON error instead of CSV \\(BadParams: Invalid campaignId\\)"
     ):
-        parse_metrics_csv(body)
+        parse_metrics_csv(body, CAMPAIGNS.layout)
 
 
 def test_text_without_an_id_column_is_an_error_with_an_excerpt() -> None:
     # given a plain-text message (as other endpoints send on a 503)
     # when parsed / then it is not mistaken for an empty CSV
     with pytest.raises(MetricsBodyError, match=r"no 'id' column.*Request timeout"):
-        parse_metrics_csv(b"Request timeout. Try again later.")
+        parse_metrics_csv(b"Request timeout. Try again later.", CAMPAIGNS.layout)
 
 
 def test_unusual_headers_and_rows_are_read_by_the_rule() -> None:
@@ -404,7 +407,7 @@ def test_unusual_headers_and_rows_are_read_by_the_rule() -> None:
         "7000002,1,2\r\n"
     ).encode()
     # when parsed
-    parsed = parse_metrics_csv(body)
+    parsed = parse_metrics_csv(body, CAMPAIGNS.layout)
     # then every title is keyed by column_key, the empty one dropped, missing cells absent
     assert parsed.columns == {
         "ID": "id",
@@ -422,7 +425,7 @@ def test_a_row_without_an_integer_id_is_skipped_and_counted() -> None:
     # given rows whose id is blank, text or a decimal
     body = "id,Total Email Sends\n,5\nabc,6\n12.5,7\n7000009,8\n"
     # when parsed
-    parsed = parse_metrics_csv(body)
+    parsed = parse_metrics_csv(body, CAMPAIGNS.layout)
     # then only the keyed row is emitted and the others are reported
     assert parsed.records == [{"id": 7000009, "totalEmailSends": 8}]
     assert parsed.skipped_rows == 3
@@ -433,7 +436,7 @@ def test_a_column_named_like_an_added_field_does_not_overwrite_it() -> None:
     # given a title that keys to startDateTime
     body = "id,Start Date Time\n7000001,5\n"
     # when parsed with a window / then the window wins and the column is reported
-    parsed = parse_metrics_csv(body, WINDOW)
+    parsed = parse_metrics_csv(body, CAMPAIGNS.layout, WINDOW)
     assert parsed.records[0][START_KEY] == "2024-01-01T00:00:00Z"
     assert parsed.ignored_columns == ("Start Date Time",)
 
@@ -501,7 +504,7 @@ def test_the_schema_declares_every_column_of_the_fake_and_its_records_validate(
     schema: dict[str, Any],
 ) -> None:
     # given the fake server's CSV for every campaign of its project, over a window
-    parsed = parse_metrics_csv(fake_body(WINDOW), WINDOW)
+    parsed = parse_metrics_csv(fake_body(WINDOW), CAMPAIGNS.layout, WINDOW)
     # then every key the parser produces is declared
     produced = {key for record in parsed.records for key in record}
     assert produced - set(schema["properties"]) == set()
@@ -515,7 +518,7 @@ def test_the_schema_declares_every_column_of_the_fake_and_its_records_validate(
 
 def test_a_record_with_a_non_numeric_cell_still_validates(schema: dict[str, Any]) -> None:
     # given a parsed record with a cell kept as text
-    record = parse_metrics_csv("id,Total Email Sends\n7000001,N/A\n", WINDOW).records[0]
+    record = parse_metrics_csv("id,Total Email Sends\n7000001,N/A\n", CAMPAIGNS.layout, WINDOW).records[0]
     # then the schema accepts it, and would refuse the text in the number column itself
     validator = Draft7Validator(schema, format_checker=FormatChecker())
     assert list(validator.iter_errors(record)) == []

@@ -1,4 +1,4 @@
-"""``readers/metrics.py``: campaigns_metrics lists every campaign id, then asks for their metrics in
+"""``readers/metrics/run.py``: campaigns_metrics lists every campaign id, then asks for their metrics in
 batches sized to the URI limit, one unit per batch on the campaign metrics lane."""
 
 from __future__ import annotations
@@ -14,15 +14,17 @@ from source_iterable.api.client import HttpSettings
 from source_iterable.catalog import STREAMS_BY_NAME
 from source_iterable.engine.lanes import METRICS, RESOURCES
 from source_iterable.engine.units import Verdict
-from source_iterable.metrics import METRICS_PATH, URI_MARGIN, batch_campaign_ids, request_url_length
-from source_iterable.readers import metrics as metrics_reader
 from source_iterable.readers.context import SyncContext
-from source_iterable.readers.metrics import CampaignMetricsRun
+from source_iterable.readers.metrics import MetricsRun
+from source_iterable.readers.metrics import run as metrics_reader
+from source_iterable.readers.metrics.batches import URI_MARGIN, batch_ids, request_url_length
+from source_iterable.readers.metrics.endpoints import CAMPAIGNS
 from source_iterable.state import NO_CURSOR
 
 from .builders import BASE_URL, FakeClock, context, drive, iterable_config
 
 CAMPAIGNS_URL = BASE_URL + "/api/campaigns"
+METRICS_PATH = CAMPAIGNS.path
 METRICS_URL = BASE_URL + METRICS_PATH
 RANGE = {"startDateTime": "2024-03-01T00:00:00Z", "endDateTime": "2024-03-10T12:00:00Z"}
 
@@ -31,8 +33,8 @@ def metrics_context(clock: FakeClock, **settings: Any) -> SyncContext:
     return context(clock, iterable_config(), settings=HttpSettings(backoff_base=1.0, **settings))
 
 
-def metrics_run(ctx: SyncContext) -> CampaignMetricsRun:
-    return CampaignMetricsRun(STREAMS_BY_NAME["campaigns_metrics"], ctx)
+def metrics_run(ctx: SyncContext) -> MetricsRun:
+    return MetricsRun(STREAMS_BY_NAME["campaigns_metrics"], ctx)
 
 
 def campaigns(*ids: Any) -> dict[str, Any]:
@@ -74,10 +76,8 @@ def test_the_ids_are_listed_page_by_page_and_batched_by_the_uri_limit(
     monkeypatch.setattr(metrics_reader, "PAGE_SIZE", 2)
     api.get(CAMPAIGNS_URL, [{"json": campaigns(1, 2)}, {"json": campaigns(3, 4)}, {"json": campaigns(5)}])
     run = metrics_run(metrics_context(clock))
-    two_ids = request_url_length(BASE_URL, [1, 2], run.range) + URI_MARGIN
-    monkeypatch.setattr(
-        metrics_reader, "batch_campaign_ids", partial(batch_campaign_ids, max_uri_length=two_ids)
-    )
+    two_ids = request_url_length(BASE_URL, METRICS_PATH, [1, 2], run.range) + URI_MARGIN
+    monkeypatch.setattr(metrics_reader, "batch_ids", partial(batch_ids, max_uri_length=two_ids))
     ids_unit = run.ready.popleft()
     assert ids_unit.lane == RESOURCES
 

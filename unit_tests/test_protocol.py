@@ -21,6 +21,8 @@ from airbyte_cdk.models import (
     AirbyteStateType,
     AirbyteStreamState,
     AirbyteStreamStatus,
+    AirbyteStreamStatusReason,
+    AirbyteStreamStatusReasonType,
     AirbyteStreamStatusTraceMessage,
     AirbyteTraceMessage,
     Level,
@@ -29,6 +31,7 @@ from airbyte_cdk.models import (
     Type,
 )
 from airbyte_cdk.models import FailureType as CdkFailureType
+from airbyte_protocol_dataclasses.models import AirbyteStreamStatusRateLimitedReason
 
 from source_iterable import protocol
 from source_iterable.api.errors import FailureType
@@ -236,6 +239,35 @@ def test_a_stream_status_is_the_json_the_cdk_writes(ours: Status, theirs: Airbyt
 
     assert one_line(line) == cdk_line(expected)
     assert loads(line) == expected
+
+
+def test_a_rate_limited_status_is_the_protocols_running_status_with_its_reason_and_quota_reset() -> None:
+    # given the protocol's RUNNING status with one RATE_LIMITED reason that says when the budget reopens
+    line = protocol.rate_limited("email_send", 1710072061000)
+    emitted = one_line(line)["trace"]["emitted_at"]
+    expected = AirbyteMessage(
+        type=Type.TRACE,
+        trace=AirbyteTraceMessage(
+            type=TraceType.STREAM_STATUS,
+            emitted_at=emitted,
+            stream_status=AirbyteStreamStatusTraceMessage(
+                stream_descriptor=StreamDescriptor(name="email_send"),
+                status=AirbyteStreamStatus.RUNNING,
+                reasons=[
+                    AirbyteStreamStatusReason(
+                        type=AirbyteStreamStatusReasonType.RATE_LIMITED,
+                        rate_limited=AirbyteStreamStatusRateLimitedReason(quota_reset=1710072061000),
+                    )
+                ],
+            ),
+        ),
+    )
+
+    # then it is what the CDK writes, and the platform finds one RATE_LIMITED reason with its quota_reset
+    assert one_line(line) == cdk_line(expected)
+    assert loads(line) == expected
+    reasons = one_line(line)["trace"]["stream_status"]["reasons"]
+    assert reasons == [{"type": "RATE_LIMITED", "rate_limited": {"quota_reset": 1710072061000}}]
 
 
 # ------------------------------------------------------------------ LOG and others

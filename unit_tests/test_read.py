@@ -29,9 +29,12 @@ LISTS = {"lists": [{"id": 3301122, "name": "Newsletter", "createdAt": 1617891908
 
 
 def entry(name: str, mode: str = "full_refresh", schema: Any = None) -> dict[str, Any]:
-    stream: dict[str, Any] = {"name": name}
-    if schema is not None:
-        stream["json_schema"] = schema
+    """A configured stream as the protocol requires it; ``schema`` None: one that declares no properties."""
+    stream = {
+        "name": name,
+        "json_schema": {} if schema is None else schema,
+        "supported_sync_modes": ["full_refresh", "incremental"],
+    }
     return {"stream": stream, "sync_mode": mode, "destination_sync_mode": "append"}
 
 
@@ -62,26 +65,32 @@ def test_a_stream_without_a_cursor_is_read_in_full_whatever_the_catalog_asks() -
     assert channels.incremental is False
 
 
-def test_the_configured_schema_is_carried_when_it_is_an_object() -> None:
+def test_the_configured_schema_is_carried() -> None:
     schema = {"type": "object", "properties": {"email": {"type": "string"}}}
-    [users, other], _ = select(
-        {"streams": [entry("users", "incremental", schema), entry("lists", schema=[1])]}
-    )
-    assert users.json_schema == schema and other.json_schema is None
+    [users, other], _ = select({"streams": [entry("users", "incremental", schema), entry("lists")]})
+    assert users.json_schema == schema and other.json_schema == {}
 
 
 @pytest.mark.parametrize(
     ("catalog", "problem"),
     [
-        ([], 'must be a configured catalog: a JSON object with a "streams" list'),
-        ({"streams": {"lists": {}}}, "must be a configured catalog"),
-        ({}, "must be a configured catalog"),
-        ({"streams": [entry("lists"), "users"]}, "entry 2 has no stream.name"),
-        ({"streams": [{"stream": "lists"}]}, "entry 1 has no stream.name"),
-        ({"streams": [{"stream": {"name": 7}}]}, "entry 1 has no stream.name"),
+        ([], "'streams' must be a list: a configured catalog is a JSON object with streams"),
+        ({"streams": {"lists": {}}}, "'streams' must be a list"),
+        ({}, "'streams' must be a list"),
+        ({"streams": [entry("lists"), "users"]}, "entry 2: 'stream' is missing"),
+        ({"streams": [{"stream": "lists"}]}, "entry 1: 'stream' must be an object"),
+        ({"streams": [{"stream": {"name": 7}}]}, "entry 1: 'stream.name' must be the stream's name"),
+        (
+            {"streams": [entry("lists", schema=[1])]},
+            "entry 1 (stream 'lists'): 'stream.json_schema' must be an object",
+        ),
+        (
+            {"streams": [{**entry("lists"), "sync_mode": "INVALID"}]},
+            "entry 1 (stream 'lists'): 'sync_mode' is 'INVALID'; it must be one of full_refresh, incremental",
+        ),
     ],
 )
-def test_a_catalog_that_cannot_be_read_is_a_config_error_naming_the_option(
+def test_a_catalog_the_protocol_does_not_allow_is_a_config_error_naming_the_entry_and_field(
     catalog: Any, problem: str
 ) -> None:
     with pytest.raises(CatalogError) as caught:

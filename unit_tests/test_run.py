@@ -206,7 +206,7 @@ def test_read_reports_a_catalog_that_is_not_a_configured_catalog(
     error = only_trace(found)
     assert (
         error["failure_type"] == "config_error"
-        and "'--catalog' must be a configured catalog" in error["message"]
+        and "'--catalog' 'streams' must be a list: a configured catalog is a JSON object" in error["message"]
     )
 
 

@@ -22,6 +22,7 @@ from airbyte_cdk.models import (
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_iterable.catalog import STREAMS, STREAMS_BY_NAME, Kind
+from source_iterable.config import PROJECT_TYPES
 from source_iterable.schema_files import stream_schema
 from source_iterable.source import DeclaredStream, SourceIterable, probe_window
 
@@ -67,6 +68,13 @@ EXPECTED: dict[str, tuple[list[str] | None, str | None]] = {
     "metadata": (["table", "key"], None),
     "templates": (["templateId"], "updatedAt"),
     "users": (["email"], "profileUpdatedAt"),
+    "journeys": (["id"], "updatedAt"),
+    "catalogs": (["name"], None),
+    "catalog_items": (["catalogName", "itemId"], "lastModified"),
+    "snippets": (["id"], None),
+    "webhooks": (["id"], None),
+    "experiment_metrics": (["experimentId", "templateId"], None),
+    "forgotten_users": (["hash"], None),
 }
 CHANNEL_EVENT = (None, "createdAt")
 # Every setting parse_config reads (config.py).
@@ -103,7 +111,7 @@ def test_streams_are_every_row_of_the_stream_table_with_their_keys_and_cursors()
     streams = source().streams(config_dict())
 
     assert [s.name for s in streams] == [spec.name for spec in STREAMS]
-    assert len(streams) == 61 and set(EXPECTED) <= {s.name for s in streams}
+    assert len(streams) == 68 and set(EXPECTED) <= {s.name for s in streams}
     for stream in streams:
         primary_key, cursor = expected(stream.name)
         assert stream.primary_key == primary_key, stream.name
@@ -115,7 +123,33 @@ def test_exactly_the_cursor_streams_support_incremental() -> None:
 
     incremental = {s.name for s in streams if s.supports_incremental}
     assert incremental == {s.name for s in streams if expected(s.name)[1]}
-    assert len(incremental) == 55
+    assert len(incremental) == 57
+
+
+@pytest.mark.parametrize(
+    "project_type,users_key",
+    [("email_based", ["email"]), ("hybrid", ["itblUserId"]), ("userid_based", ["itblUserId"])],
+)
+def test_the_users_key_follows_the_project_type(project_type: str, users_key: list[str]) -> None:
+    # given a config naming the project's type
+    config = config_dict(project_type=project_type)
+
+    # when the streams are declared
+    streams = {stream.name: stream for stream in source().streams(config)}
+
+    # then users is keyed for that type, and a stream without a per-type key keeps its own
+    assert streams["users"].primary_key == users_key
+    for name, stream in streams.items():
+        if not STREAMS_BY_NAME[name].keys_by_project_type:
+            assert stream.primary_key == expected(name)[0], name
+
+
+def test_every_per_project_type_key_names_a_project_type_and_a_declared_field() -> None:
+    for spec in STREAMS:
+        properties = stream_schema(spec.name)["properties"]
+        for project_type, key in spec.keys_by_project_type.items():
+            assert project_type in PROJECT_TYPES, (spec.name, project_type)
+            assert key and all(field in properties for field in key), (spec.name, key)
 
 
 def test_a_bad_config_is_refused_before_any_stream_is_declared() -> None:
@@ -310,12 +344,63 @@ def test_check_reports_its_message_as_is_and_a_bad_config_as_a_failed_connection
     api.get(CHANNELS_URL, json=CHANNELS_BODY)
     api.get(EXPORT_URL, content=b"")
     api.get(JOBS_URL, json={"jobs": []})
+    api.get(FIELDS_URL, json={"fields": {"email": "string", "emailListIds": "long"}})
 
     passed = source().check(LOGGER, config_dict())
     bad = source().check(LOGGER, config_dict(region="APAC"))
 
     assert (passed.status, passed.message) == (Status.SUCCEEDED, JOBS_PATH_MESSAGE)
     assert bad.status == Status.FAILED and bad.message is not None and "'region'" in bad.message
+
+
+@pytest.mark.parametrize(
+    "project_type,fields,warned",
+    [
+        ("email_based", {"email": "string", "emailListIds": "long", "itblUserId": "string"}, True),
+        ("hybrid", {"email": "string", "emailListIds": "long"}, True),
+        ("hybrid", {"email": "string", "userListIds": "long", "itblUserId": "string"}, False),
+    ],
+)
+def test_check_warns_when_the_field_list_contradicts_the_project_type_and_still_passes(
+    api: requests_mock.Mocker,
+    caplog: pytest.LogCaptureFixture,
+    project_type: str,
+    fields: dict[str, str],
+    warned: bool,
+) -> None:
+    # given a key every endpoint accepts, and the project's field list
+    api.get(CHANNELS_URL, json=CHANNELS_BODY)
+    api.get(EXPORT_URL, content=b"")
+    api.get(JOBS_URL, json={"jobs": []})
+    api.get(FIELDS_URL, json={"fields": fields})
+
+    # when check runs with that project type
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        status = source().check(LOGGER, config_dict(project_type=project_type))
+
+    # then it passes either way, with one warning naming the project type only when they disagree
+    assert status.status == Status.SUCCEEDED
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [w.startswith(f"project_type is {project_type}, but") for w in warnings] == (
+        [True] if warned else []
+    )
+    assert api.request_history[-1].path == "/api/users/getFields"
+
+
+def test_check_passes_when_the_field_list_cannot_be_read(
+    api: requests_mock.Mocker, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.get(CHANNELS_URL, json=CHANNELS_BODY)
+    api.get(EXPORT_URL, content=b"")
+    api.get(JOBS_URL, json={"jobs": []})
+    api.get(FIELDS_URL, status_code=403, json=FORBIDDEN_BODY)
+
+    with caplog.at_level(logging.INFO, logger="airbyte"):
+        status = source().check(LOGGER, config_dict(project_type="hybrid"))
+
+    assert (status.status, status.message) == (Status.SUCCEEDED, JOBS_PATH_MESSAGE)
+    assert any(r.getMessage().startswith("project_type hybrid not verified: ") for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 # ------------------------------------------------------------------ spec
@@ -440,14 +525,14 @@ def test_read_in_process_raises_naming_the_streams_that_failed_after_their_messa
 
 def test_a_declared_stream_reads_its_records_through_the_engine(api: requests_mock.Mocker) -> None:
     api.get(CHANNELS_URL, json=CHANNELS_BODY)
-    stream = DeclaredStream(STREAMS_BY_NAME["channels"], config_dict())
+    stream = DeclaredStream(STREAMS_BY_NAME["channels"], config_dict(), "email_based")
 
     assert list(stream.read_records(SyncMode.full_refresh)) == CHANNELS_BODY["channels"]
 
 
 def test_a_declared_stream_that_fails_raises_after_its_records(api: requests_mock.Mocker) -> None:
     api.get(BASE_URL + "/api/lists", status_code=400, json={"msg": "no", "code": "BadParams", "params": None})
-    stream = DeclaredStream(STREAMS_BY_NAME["lists"], config_dict())
+    stream = DeclaredStream(STREAMS_BY_NAME["lists"], config_dict(), "email_based")
 
     with pytest.raises(AirbyteTracedException, match="stream 'lists' did not complete"):
         list(stream.read_records(SyncMode.full_refresh))

@@ -12,22 +12,24 @@ import requests_mock
 
 from source_iterable.api.budgets import project_limiters
 from source_iterable.catalog import STREAMS_BY_NAME
-from source_iterable.source import SourceIterable, UsersStream
-from source_iterable.transforms import UNPARSED_DATES_FIELD
-from source_iterable.user_fields import (
+from source_iterable.readers.users.fields import (
     GET_FIELDS_ATTEMPTS,
     GET_FIELDS_PATH,
-    USERS_RENAMES,
     FieldsBodyError,
+    fetch_user_fields,
+    parse_get_fields,
+)
+from source_iterable.readers.users.schema import (
+    USERS_RENAMES,
     build_users_schema,
     case_collisions,
     date_paths,
     date_paths_from_schema,
-    fetch_user_fields,
-    parse_get_fields,
     static_users_schema,
     value_schema,
 )
+from source_iterable.source import SourceIterable, UsersStream
+from source_iterable.transforms import UNPARSED_DATES_FIELD
 
 from .builders import (
     API_KEY,
@@ -526,7 +528,7 @@ def test_getfields_has_its_own_budget_of_180_a_minute() -> None:
 
 @pytest.fixture
 def users() -> UsersStream:
-    return UsersStream(STREAMS_BY_NAME["users"], config_dict())
+    return UsersStream(STREAMS_BY_NAME["users"], config_dict(), "email_based")
 
 
 def test_declaring_the_streams_does_no_io(api: requests_mock.Mocker) -> None:

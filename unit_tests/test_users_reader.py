@@ -1,5 +1,6 @@
-"""``readers/users.py``: the users stream's prelude (one getFields call before its first window) and the
-date conversions it sets up, with the fall back to the configured catalog's schema."""
+"""``readers/users/``: the users stream's prelude (one getFields call before its first window) and the
+date conversions it sets up, with the fall back to the configured catalog's schema; the rows without the
+project type's key, counted and warned about once."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from source_iterable.readers import Selected, build_runs
 from source_iterable.readers.context import SyncContext
 from source_iterable.readers.exports import ExportRun
 from source_iterable.readers.users import UsersFields
+from source_iterable.readers.users.fields import GET_FIELDS_PATH
+from source_iterable.readers.users.schema import build_users_schema, static_users_schema
 from source_iterable.transforms import RecordTransform
-from source_iterable.user_fields import GET_FIELDS_PATH, build_users_schema, static_users_schema
 
 from .builders import (
     BASE_URL,
@@ -61,9 +63,9 @@ CONVERTED = {
 }
 
 
-def users_context(clock: FakeClock, threaded: bool = False) -> SyncContext:
+def users_context(clock: FakeClock, threaded: bool = False, **overrides: Any) -> SyncContext:
     cfg = iterable_config(
-        start_date="2024-03-06", window_in_days=1, adaptive_windows=False, export_lag_minutes=0
+        start_date="2024-03-06", window_in_days=1, adaptive_windows=False, export_lag_minutes=0, **overrides
     )
     return context(clock, cfg, started=utc(2024, 3, 7), threaded=threaded)
 
@@ -193,3 +195,74 @@ def test_a_users_sync_converts_the_fields_getfields_reports(
     assert records_of(found, "users") == [CONVERTED]
     assert kinds_of(found, "users") == ["STARTED", "RUNNING", "RECORD", "STATE", "COMPLETE"]
     assert [r.path for r in api.request_history] == ["/api/users/getFields", "/api/export/data.json"]
+
+
+# ------------------------------------------------------------------ the key of the project type
+
+
+def hybrid_row(user_id: str | None, **fields: Any) -> dict[str, Any]:
+    """A users row of a hybrid project: ``itblUserId`` when given, no email when the user has none."""
+    row: dict[str, Any] = {"profileUpdatedAt": "2024-03-06 18:02:45 +00:00", **fields}
+    if user_id is not None:
+        row["itblUserId"] = user_id
+    return row
+
+
+def read_users(
+    api: requests_mock.Mocker, clock: FakeClock, rows: list[dict[str, Any]], project_type: str
+) -> tuple[bool, list[dict[str, Any]]]:
+    api.get(FIELDS_URL, json=FIELDS)
+    api.get(EXPORT_URL, content=ndjson(rows))
+    ctx = users_context(clock, threaded=True, project_type=project_type)
+    return run_engine(build_runs([Selected(USERS, True)], ctx, {}), ctx)
+
+
+def test_rows_without_itbluserid_in_a_hybrid_project_are_emitted_and_counted_in_one_warning(
+    api: requests_mock.Mocker, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a hybrid project's users: one with its id, one without, one whose id is null
+    rows = [
+        hybrid_row("5f0c1a", email="ana@example.com", userId="u-1"),
+        hybrid_row(None, email="bo@example.com"),
+        hybrid_row(None, userId="u-3", itblUserId=None),
+    ]
+
+    # when the users stream is read
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        ok, found = read_users(api, clock, rows, "hybrid")
+
+    # then every row is a record, and one warning at the end names how many lacked the key
+    assert ok
+    assert [r.get("itblUserId") for r in records_of(found, "users")] == ["5f0c1a", None, None]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("stream 'users': 2 of 3 rows had no 'itblUserId', the primary key of users ")
+    assert "in a hybrid project" in warning and "No row carried it" not in warning
+
+
+def test_when_no_row_carries_itbluserid_the_warning_says_what_to_check(
+    api: requests_mock.Mocker, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a userID-based config, and rows that never carry itblUserId
+    rows = [hybrid_row(None, email=f"user{n}@example.com") for n in range(4)]
+
+    # when
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        ok, _ = read_users(api, clock, rows, "userid_based")
+
+    # then the warning points at project_type, and at an append mode otherwise
+    assert ok
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "4 of 4 rows had no 'itblUserId'" in warning
+    assert "set project_type to it" in warning and "email_based" in warning and "append mode" in warning
+
+
+def test_an_email_based_project_whose_rows_have_email_warns_nothing(
+    api: requests_mock.Mocker, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given email-based rows, none of them with an itblUserId (Iterable has none there)
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        ok, found = read_users(api, clock, [ROW, {**ROW, "email": "bo@example.com"}], "email_based")
+
+    # then no warning
+    assert ok and len(records_of(found, "users")) == 2
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == []

@@ -19,6 +19,7 @@ from .fields import get_fields
 from .jobs_api import HANDLERS as JOB_HANDLERS
 from .jobs_api import job_route
 from .metrics import campaign_metrics
+from .objects_api import route as objects_route
 from .state import ServerState, reshape
 from .timefmt import parse_datetime
 
@@ -227,6 +228,9 @@ def resolve(method: str, path: str) -> tuple[Handler, list[str]] | None:
     job = job_route(method, path)
     if job is not None:
         return JOB_HANDLERS[job[0]], job[1]
+    objects = objects_route(method, path)  # journeys, catalogs, snippets, webhooks, forgotten, experiments
+    if objects is not None:
+        return objects
     if method != "GET":
         return None
     if path in ROUTES:

@@ -184,6 +184,7 @@ class Dataset:
     exports: dict[str, list[dict[str, object]]]  # canonical dataTypeName -> rows (served order)
     seed: int = 7
     extra: dict[str, object] = field(default_factory=dict)
+    project_type: str = "email_based"  # project_types.py reshapes the data for the other two
 
 
 def _campaigns(seed: int) -> list[dict[str, object]]:

@@ -26,7 +26,9 @@ from .state import RollingLimiter, ServerState
 PER_SECOND = 3
 
 # Iterable's own user fields and their types: the recorded answer of a real project (2021) plus the
-# other system fields this dataset uses. They are reported whether or not a user has them.
+# other system fields this dataset uses. They are reported whether or not a user has them. That answer
+# is an email-based project's: a hybrid or userID-based one's fields (userListIds, itblUserId) come from
+# its users (project_types.py).
 ITERABLE_FIELDS: Mapping[str, str] = {
     "email": "string",
     "userId": "string",
@@ -34,7 +36,6 @@ ITERABLE_FIELDS: Mapping[str, str] = {
     "signupSource": "string",
     "profileUpdatedAt": "date",
     "emailListIds": "long",
-    "userListIds": "long",
     "subscribedMessageTypeIds": "long",
     "unsubscribedChannelIds": "long",
     "unsubscribedMessageTypeIds": "long",

@@ -224,6 +224,7 @@ class FakeIterable:
         storage_port: int = 0,
         recent_months: int = 0,
         extra_lists: int = 0,
+        project_type: str = "email_based",
     ) -> None:
         """``job_*`` arguments left None come from the FAKE_ITERABLE_JOB_* variables, then the defaults
         (jobs.py); the two rate limits from ITERABLE_EXPORT_JOB_REQUESTS_PER_SECOND and
@@ -252,6 +253,7 @@ class FakeIterable:
             jobs_forbidden_keys=jobs_forbidden_keys,
             recent_months=recent_months,
             extra_lists=extra_lists,
+            project_type=project_type,
         )
         self._address = (host, port)
         self._verbose = verbose

@@ -15,6 +15,7 @@ from .bench import BenchEmailSend
 from .data import EXPORT_TYPES, Dataset, build_dataset
 from .faults import FaultBook
 from .jobs import JobBook, JobSettings
+from .project_types import with_project_type
 from .scale import more_lists, now_seconds, recent_exports
 from .storage import StorageStats, UrlSigner
 from .timefmt import parse_datetime
@@ -210,6 +211,7 @@ class ServerState:
         jobs_forbidden_keys: list[str] | None = None,
         recent_months: int = 0,
         extra_lists: int = 0,
+        project_type: str = "email_based",
     ) -> None:
         self.api_keys = set(api_keys or [DEFAULT_KEY])
         self.readonly_keys = set(readonly_keys or [])
@@ -236,7 +238,7 @@ class ServerState:
         self.jobs = JobBook(self._job_settings)
         self.signer = UrlSigner()
         self.storage_stats = StorageStats()
-        self.dataset: Dataset = build_dataset(seed)
+        self.dataset: Dataset = with_project_type(build_dataset(seed), project_type)
         if recent_months > 0:  # benchmarks: the seeded events moved into the last N months
             self.dataset.exports = recent_exports(self.dataset.exports, recent_months, now_seconds())
         if extra_lists > 0:

@@ -49,7 +49,9 @@ RESOURCE_ROUTES = (
     "GET /api/templates",
 )
 
-# From Iterable's API documentation (fact sheet section 3). The metadata endpoints state no limit.
+# From Iterable's API documentation (fact sheets: iterable-api.md section 3, iterable-api-more.md
+# section 7). The metadata endpoints state no limit and have none here; the other endpoints without
+# a published limit have a conservative one, said where it is declared.
 BUDGETS: tuple[Budget, ...] = (
     Budget(
         "data.json export",
@@ -82,6 +84,24 @@ BUDGETS: tuple[Budget, ...] = (
     ),
     Budget("export job cancel", ("DELETE /api/export/*",), 1, 1.0),
     Budget("resources", RESOURCE_ROUTES, 100, 1.0),
+    # Documented per API key, not per project: one key on one host is what PROJECT scope counts.
+    Budget("catalogs", ("GET /api/catalogs", "GET /api/catalogs/*/items"), 100, 1.0),
+    # 3 a second each; whether the two share one bucket is not documented, so they share ours.
+    Budget("forgotten users", ("GET /api/users/forgotten", "GET /api/users/forgottenUserIds"), 3, 1.0),
+    # No published limit. Chosen: the lowest per-second limit Iterable states for a JSON GET (getFields,
+    # forgotten users, getSentMessages: 3 a second); a sync makes a handful of these calls.
+    Budget("journeys", ("GET /api/journeys",), 3, 1.0),
+    Budget("snippets", ("GET /api/snippets",), 3, 1.0),
+    Budget("webhooks", ("GET /api/webhooks",), 3, 1.0),
+    # No published limit. Chosen: its CSV sibling's, campaigns/metrics (10 a minute), paced by the same
+    # variable as that one.
+    Budget(
+        "experiment metrics",
+        ("GET /api/experiments/metrics",),
+        10,
+        60.0,
+        env_var="ITERABLE_METRICS_REQUESTS_PER_MINUTE",
+    ),
 )
 
 

@@ -8,6 +8,9 @@ and cheap when it meets one anyway:
   sent before the 429, so the next request is accepted; waiting never exceeds one window and never
   escalates.
 
+A wait longer than ``LONG_WAIT_SECONDS`` is told, once, to whoever listens on the waiting thread
+(``long_waits_reported_to``): the engine turns it into a RATE_LIMITED stream status for the unit's stream.
+
 Which budgets exist and who shares them is ``budgets.py``.
 """
 
@@ -17,11 +20,51 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from .errors import Aborted
 
 Clock = Callable[[], float]
+# Airbyte's UI shows nothing for a stream that waits; past a few seconds it is worth saying it is rate
+# limited and when it goes on. Shorter waits (the 1-a-second export jobs budget) are not news.
+LONG_WAIT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class LongWait:
+    """A request waits on ``budget`` from ``since`` until ``reopens_at`` (both epoch seconds)."""
+
+    budget: str
+    since: float
+    reopens_at: float
+
+    @property
+    def quota_reset_ms(self) -> int:
+        return math.ceil(self.reopens_at * 1000)
+
+
+WaitListener = Callable[[LongWait], None]
+_listening = threading.local()
+
+
+@contextmanager
+def long_waits_reported_to(listener: WaitListener) -> Iterator[None]:
+    """Tell ``listener`` about each long wait of a request made on this thread inside the block (a
+    worker fetching one unit of one stream)."""
+    previous: WaitListener | None = getattr(_listening, "listener", None)
+    _listening.listener = listener
+    try:
+        yield
+    finally:
+        _listening.listener = previous
+
+
+def _report(wait: LongWait) -> None:
+    listener: WaitListener | None = getattr(_listening, "listener", None)
+    if listener is not None:
+        listener(wait)
 
 
 def margin_for(window: float) -> float:
@@ -53,6 +96,7 @@ class Limiter:
         waiter: Waiter = _wait,
         *,
         per_seconds: float = 60.0,
+        wall: Clock = time.time,
     ) -> None:
         """``requests`` per ``per_seconds`` (a minute unless said otherwise)."""
         if requests <= 0 or per_seconds <= 0:
@@ -64,6 +108,7 @@ class Limiter:
         self.window = per_seconds * self.capacity / requests
         self.margin = margin_for(self.window)
         self._clock = clock
+        self._wall = wall
         self._waiter = waiter
         self._starts: deque[float] = deque()
         self._condition = threading.Condition()
@@ -94,6 +139,7 @@ class Limiter:
     def acquire(self, abort: threading.Event | None = None) -> float:
         """Wait for a start and take it; returns the seconds waited. Raises ``Aborted`` on abort."""
         started = self._clock()
+        told: LongWait | None = None
         with self._condition:
             self.waiting += 1
             try:
@@ -104,6 +150,13 @@ class Limiter:
                     pause = self._delay(now)
                     if pause <= 0:
                         break
+                    if pause > LONG_WAIT_SECONDS:
+                        # Once per wait: again only if it now ends much later than told (a 429, or
+                        # another thread took the start this one waited for).
+                        wall = self._wall()
+                        if told is None or wall + pause > told.reopens_at + LONG_WAIT_SECONDS:
+                            told = LongWait(self.name, told.since if told else wall, wall + pause)
+                            _report(told)  # a queue put: safe under this lock
                     # Short naps so an abort is noticed promptly; an answer wakes us at once.
                     self._waiter(self._condition, min(pause, 0.5))
             finally:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api.errors import Aborted, ConnectorError, FailureType
+from ..api.limiter import long_waits_reported_to
 from .units import Fetched, Handshake, Unit
 
 # Lane name -> workers. The export jobs lane's width comes from max_concurrent_export_jobs.
@@ -26,7 +27,15 @@ EXPORT = "data.json export"
 JOBS = "export jobs"
 LIST_MEMBERS = "getUsers"
 METRICS = "campaign metrics"
-LANE_WIDTHS: Mapping[str, int] = {RESOURCES: 4, EXPORT: 4, JOBS: 4, LIST_MEMBERS: 2, METRICS: 2}
+EXPERIMENT_METRICS = "experiment metrics"
+LANE_WIDTHS: Mapping[str, int] = {
+    RESOURCES: 4,
+    EXPORT: 4,
+    JOBS: 4,
+    LIST_MEMBERS: 2,
+    METRICS: 2,
+    EXPERIMENT_METRICS: 2,
+}
 
 
 @dataclass
@@ -95,7 +104,10 @@ class Lane:
     def _serve(self) -> None:
         while (unit := self._work.get()) is not None:
             try:
-                self._done.put(Completion(unit, unit.fetch(unit), None))
+                # A request of this unit that waits long on its budget tells the main thread (LongWait).
+                with long_waits_reported_to(unit.notify):
+                    fetched = unit.fetch(unit)
+                self._done.put(Completion(unit, fetched, None))
             except Aborted:
                 self._done.put(Completion(unit, None, ConnectorError("stopped", FailureType.system_error)))
             except ConnectorError as error:

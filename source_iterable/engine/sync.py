@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import protocol
 from ..api.errors import ApiError, ConnectorError, FailureType
+from ..api.limiter import LongWait
 from ..protocol import Status
 from .lanes import RESOURCES, Completion, Lane, UnexpectedError, pick
 from .output import Output
@@ -55,6 +56,7 @@ class Track:
     fail_at: int | None = None
     error: ConnectorError | None = None
     stack_trace: str | None = None
+    rate_limited_until: float = 0.0  # epoch seconds: the end of the wait the stream's status shows
 
     @property
     def name(self) -> str:
@@ -200,6 +202,9 @@ class Sync:
     def _complete(self, completion: Completion) -> None:
         unit = completion.unit
         track = self._by_name[unit.stream]
+        if isinstance(completion.notice, LongWait):
+            self._rate_limited(track, completion.notice)
+            return
         if completion.notice is not None:
             self._notice(track, unit, completion.notice)
             return
@@ -241,6 +246,15 @@ class Sync:
                 track.since_state = 0
         if shake is not None:
             shake.settle(live)
+
+    def _rate_limited(self, track: Track, wait: LongWait) -> None:
+        """One RATE_LIMITED status per wait. Several units of a stream may wait at once (a lone export
+        stream has several windows in flight): while the stream shows a wait that has not ended, and
+        no record came since, another one adds nothing the UI can show."""
+        if track.finished or wait.since < track.rate_limited_until:
+            return
+        track.rate_limited_until = wait.reopens_at
+        self._out.message(protocol.rate_limited(track.name, wait.quota_reset_ms))
 
     def _verdict(self, track: Track, unit: Unit, error: ConnectorError) -> Verdict:
         # A key refused by a resource endpoint is a wrong key (every key type may read resources):
@@ -288,6 +302,8 @@ class Sync:
                         self._out.records(protocol.record_block(track.name, block))
             track.since_state += batch.count
             track.emitted += batch.count
+            if batch.count:
+                track.rate_limited_until = 0.0  # the platform shows a stream with records as running
             self.records += batch.count
         finally:
             fetched.batch.close()

@@ -9,10 +9,11 @@ request, no extra job. With no digests in the state (a state written before this
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..records import RecordShaper
+from ..records import BlockConvert, Row
 from ..transforms import format_rfc3339
 from ..windows import Window
 from .digests import MAX_DIGESTS, Digests, advance, ceil_second, digests_from_state
@@ -59,13 +60,16 @@ class StreamLookback:
         minutes = int((self.lower - self.first_start).total_seconds() // 60)
         return f"; the first window reads the {minutes} minutes before the bookmark again (late rows)"
 
-    def window_filter(self, window: Window, shaper: RecordShaper) -> WindowFilter:
-        """The converter of ``window``; the first window (it starts before the bookmark) leaves out the
-        rows of the re-read span the state knows."""
+    def window_filter(
+        self, window: Window, convert: BlockConvert, transform: Callable[[Row], Any]
+    ) -> WindowFilter:
+        """The filter of ``window`` in front of the stream's ``convert``; the first window (it starts
+        before the bookmark) leaves out the rows of the re-read span the state knows."""
+        tail_from = window.end - self.lookback
         if window.start < self.lower:
             known = self.digests.known(window.start, self.lower)
-            return WindowFilter(shaper, self.cursor, window.end - self.lookback, self.lower, known, self.cap)
-        return WindowFilter(shaper, self.cursor, window.end - self.lookback, cap=self.cap)
+            return WindowFilter(convert, transform, self.cursor, tail_from, self.lower, known, self.cap)
+        return WindowFilter(convert, transform, self.cursor, tail_from, cap=self.cap)
 
     def delivered(self, end: datetime, tail: WindowTail | None) -> None:
         """A window ending at ``end`` is printed: its tail's digests join the state's, which move on."""

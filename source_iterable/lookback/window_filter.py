@@ -1,12 +1,13 @@
-"""One export window's rows to records, with the lookback's two jobs done on the way: rows of the
-re-read span already delivered are left out, and the digests of the window's tail span are collected
+"""One export window's rows, with the lookback's two jobs done on the way to the stream's converter: rows of
+the re-read span already delivered are left out, and the digests of the window's tail span are collected
 for the state.
 
 A window ``[start, end)`` collects the digest of every row it delivers with a cursor at or after
 ``floor_minute(end - lookback)`` (its tail span). The stream's first window of a sync may start before
 the bookmark (the re-read span): a row there whose digest the state holds is not delivered again, as
-many times as the state holds it. Every other row pays one string comparison of its cursor (the
-transform writes ``YYYY-MM-DDTHH:MM:SSZ``), so the record path keeps its speed.
+many times as the state holds it. Every other row pays one string comparison of its raw cursor (the
+export writes ``YYYY-MM-DD HH:MM:SS +00:00``), so the record path keeps its speed; the rows that remain
+go to the stream's own converter (``records.RecordShaper`` and whatever a run adds to it).
 
 A window is read in attempts (a data.json body, a piece of a split window, an export job's file), and an
 attempt may be thrown away (a body cut mid-stream, a failed job's files): what an attempt skipped and
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
@@ -26,8 +27,7 @@ import orjson
 import requests
 
 from ..api.spool import Progress, RecordFile, spool_records
-from ..records import BlockConvert, RecordShaper, Row, fold_undeclared
-from ..transforms import format_rfc3339
+from ..records import BlockConvert, Row
 from .digests import (
     DIGEST_SIZE,
     MAX_DIGESTS,
@@ -67,25 +67,33 @@ class _Attempt:
     dropped: int = 0
 
 
+def export_form(moment: datetime) -> str:
+    """A moment as the export writes cursor values: ``2024-03-06 15:46:40 +00:00``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S +00:00")
+
+
 class WindowFilter:
-    """A block converter (``records.BlockConvert``) for one window; read bodies through ``spool``."""
+    """A block converter (``records.BlockConvert``) for one window, in front of the stream's own
+    ``convert``; ``transform`` makes the record a digest is taken of. Read bodies through ``spool``."""
 
     def __init__(
         self,
-        shaper: RecordShaper,
+        convert: BlockConvert,
+        transform: Callable[[Row], Any],
         cursor: str,
         tail_from: datetime,
         bookmark: datetime | None = None,
         known: Mapping[bytes, int] | None = None,
         cap: int = MAX_DIGESTS,
     ) -> None:
-        self._transform, self._declared = shaper.transform, shaper.declared
+        self._convert, self._transform = convert, transform
         self._cursor = cursor
         self._tail_from = floor_minute(tail_from)
         self._bookmark = ceil_second(bookmark) if bookmark is not None else None
-        # A canonical cursor string is compared as a string: rows between the two bounds pay nothing more.
-        self._low = format_rfc3339(self._bookmark) if self._bookmark is not None else ""
-        self._high = format_rfc3339(self._tail_from)
+        # Raw cursor values in the export's form are compared as strings: the rows between the two
+        # bounds pay nothing more.
+        self._low = export_form(self._bookmark) if self._bookmark is not None else ""
+        self._high = export_form(self._tail_from)
         self._known = dict(known or {})
         self._cap = cap
         self._attempts: list[_Attempt] = []
@@ -136,23 +144,25 @@ class WindowFilter:
         attempt = self._attempt
         if attempt is None:
             raise RuntimeError("a WindowFilter converts rows only inside spool()")
-        transform, declared, dumps, cursor = self._transform, self._declared, orjson.dumps, self._cursor
-        low, high = self._low, self._high
-        out: list[bytes] = []
-        append = out.append
-        for row in rows:
-            record = transform(row)
-            value = record.get(cursor)
-            if value.__class__ is not str or len(value) != 20 or not low <= value < high:
-                if self._leave_out(record, value, attempt):
-                    continue
-            if declared is not None and not declared.issuperset(record):
-                fold_undeclared(record, declared)
-            append(dumps(record))
+        low, high, cursor = self._low, self._high, self._cursor
+        kept: list[Row] | None = None  # a copy only once a row is left out
+        for at, row in enumerate(rows):
+            value = row.get(cursor)
+            if not (
+                value.__class__ is str
+                and len(value) == 26
+                and low <= value < high
+                and value.endswith(" +00:00")
+            ) and self._leave_out(row, value, attempt):
+                if kept is None:
+                    kept = rows[:at]
+                continue
+            if kept is not None:
+                kept.append(row)
         attempt.rows += len(rows)
-        return out
+        return self._convert(rows if kept is None else kept)
 
-    def _leave_out(self, record: dict[str, Any], value: Any, attempt: _Attempt) -> bool:
+    def _leave_out(self, row: Row, value: Any, attempt: _Attempt) -> bool:
         """A row outside the plain middle of the window: True when it was delivered before."""
         moment = cursor_moment(value)
         if moment is None:
@@ -163,7 +173,8 @@ class WindowFilter:
         in_tail = moment >= self._tail_from and (attempt.since is None or moment >= attempt.since)
         if not (in_reread or in_tail):
             return False
-        digest = row_digest(record)
+        # The record as the transform makes it (on a copy: the stream's converter transforms the row).
+        digest = row_digest(self._transform(orjson.loads(orjson.dumps(row))))
         if in_reread and self._taken[digest] < self._known.get(digest, 0):
             self._taken[digest] += 1
             attempt.taken[digest] += 1

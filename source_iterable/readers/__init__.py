@@ -11,12 +11,15 @@ from ..catalog import Kind, StreamSpec
 from ..engine.lanes import EXPORT, JOBS, LANE_WIDTHS
 from ..engine.units import Plan, StreamRun
 from ..state import parse_bookmark
+from .catalog_items import CatalogItemsRun
 from .context import SyncContext
 from .exports import ExportRun
+from .forgotten import ForgottenUsersRun
 from .members import ListMembersRun
-from .metrics import CampaignMetricsRun
+from .metrics import MetricsRun
 from .resources import JsonResourceRun, MetadataRun, PagedResourceRun
 from .users import UsersFields
+from .users.run import UsersRun
 
 USERS = "users"  # the stream whose transform waits for the project's field list
 
@@ -67,8 +70,9 @@ def build_runs(
         if spec.kind is Kind.EXPORT:
             lower = bookmark if bookmark is not None else ctx.config.start_date
             prelude = UsersFields(spec, ctx, item.json_schema) if spec.name == USERS else None
+            run_class = UsersRun if spec.name == USERS else ExportRun
             previous = states.get(spec.name) if item.incremental else None
-            runs.append(ExportRun(spec, ctx, lower, parallel, jobs, prelude, previous, item.incremental))
+            runs.append(run_class(spec, ctx, lower, parallel, jobs, prelude, previous, item.incremental))
         elif spec.kind is Kind.PAGED_RESOURCE:
             runs.append(PagedResourceRun(spec, ctx, item.incremental, bookmark))
         elif spec.kind is Kind.LIST_MEMBERS:
@@ -76,7 +80,11 @@ def build_runs(
         elif spec.kind is Kind.METADATA:
             runs.append(MetadataRun(spec, ctx))
         elif spec.kind is Kind.CAMPAIGN_METRICS:
-            runs.append(CampaignMetricsRun(spec, ctx))
+            runs.append(MetricsRun(spec, ctx))
+        elif spec.kind is Kind.CATALOG_ITEMS:
+            runs.append(CatalogItemsRun(spec, ctx, item.incremental, bookmark))
+        elif spec.kind is Kind.FORGOTTEN_USERS:
+            runs.append(ForgottenUsersRun(spec, ctx))
         else:
             runs.append(JsonResourceRun(spec, ctx))
     share_recent_windows([run for run in runs if isinstance(run, ExportRun)], ctx)

@@ -142,17 +142,13 @@ class ExportRun(StreamRun):
 
     def _unit(self, window: Window, reused: int | None = None) -> Unit:
         checkpoint = {self.spec.cursor or "": format_rfc3339(window.end)}
-        target = _WindowRead(self, self._convert(window))
+        target = _WindowRead(self, window)
         if self.jobs is not None and (reused is not None or (self.use_jobs and self.ctx.jobs.allowed)):
             fetch = partial(self._fetch_jobs, target, window, reused)
             return Unit(self.name, JOBS, f"window {window}", fetch, checkpoint)
         return Unit(
             self.name, EXPORT, f"window {window}", partial(self._fetch_sync, target, window), checkpoint
         )
-
-    def _convert(self, window: Window) -> BlockConvert:
-        shaper = self.ctx.shaper(self.spec)
-        return self.lookback.window_filter(window, shaper) if self.lookback is not None else shaper.lines
 
     def _fetch_jobs(self, target: _WindowRead, window: Window, reused: int | None, unit: Unit) -> Fetched:
         return target.learned(self.jobs.read(target, self.query(window), unit, reused))
@@ -238,7 +234,7 @@ class ExportRun(StreamRun):
 
     def fetch_sync(self, window: Window, unit: Unit) -> Fetched:
         """A window through data.json, as its unit would read it."""
-        return self._fetch_sync(_WindowRead(self, self._convert(window)), window, unit)
+        return self._fetch_sync(_WindowRead(self, window), window, unit)
 
     def read_data_json(self, query: ExportQuery, unit: Unit) -> Fetched:
         return read_data_json(
@@ -247,24 +243,30 @@ class ExportRun(StreamRun):
 
 
 class _WindowRead:
-    """One window's reading (``jobs.ExportTarget``): its rows through the window's own converter,
-    whichever path reads them, and what the converter learned handed back with them."""
+    """One window's reading (``jobs.ExportTarget``): its rows through one converter whichever path reads
+    them (the run's own, behind the window's lookback filter), and what the filter learned handed back."""
 
-    def __init__(self, run: ExportRun, convert: BlockConvert) -> None:
-        self.run, self.convert = run, convert
+    def __init__(self, run: ExportRun, window: Window) -> None:
+        self.run, self.window = run, window
+        self._convert: BlockConvert | None = None
 
     @property
     def name(self) -> str:
         return self.run.name
 
     def block_convert(self, unit: Unit) -> BlockConvert:
-        return self.convert
+        if self._convert is None:
+            run, convert = self.run, self.run.block_convert(unit)
+            if run.lookback is not None:
+                convert = run.lookback.window_filter(self.window, convert, run.ctx.transform(run.spec))
+            self._convert = convert
+        return self._convert
 
     def read_data_json(self, query: ExportQuery, unit: Unit) -> Fetched:
         run = self.run
-        return read_data_json(run.ctx, run.spec.path, query, self.convert, unit, run.split_floor)
+        return read_data_json(run.ctx, run.spec.path, query, self.block_convert(unit), unit, run.split_floor)
 
     def learned(self, fetched: Fetched) -> Fetched:
-        if isinstance(self.convert, WindowFilter):
-            fetched.found = self.convert.result(fetched.batch.files)
+        if isinstance(self._convert, WindowFilter):
+            fetched.found = self._convert.result(fetched.batch.files)
         return fetched

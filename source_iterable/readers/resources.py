@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
+from ..api.budgets import budget_for
 from ..api.client import read_json
 from ..api.errors import ConnectorError, FailureType
 from ..catalog import StreamSpec
@@ -22,6 +23,23 @@ from .context import SyncContext, describe
 
 LOGGER = logging.getLogger("airbyte")
 METADATA_VALUES_PER_UNIT = 50  # value calls per unit: enough to amortise, small enough to spread
+
+
+def unwrapped(payload: Any, key: str) -> Any:
+    """The body that holds ``key``: Iterable wraps some answers in ``{"msg", "code", "params": {...}}``
+    (catalog items, recorded; the catalog list, which its official client unwraps when present), and
+    for the endpoints without a recorded answer (snippets, webhooks, forgotten users) either form is read."""
+    if isinstance(payload, dict) and key not in payload:
+        inner = payload.get("params")
+        if isinstance(inner, dict) and key in inner:
+            return inner
+    return payload
+
+
+def budget_of(path: str) -> str | None:
+    """The budget a GET of ``path`` draws from (api/budgets.py), the key of a plan's requests."""
+    budget = budget_for("GET", path)
+    return budget.name if budget is not None else None
 
 
 def items_of(payload: Any, key: str, what: str) -> list[Row]:
@@ -44,12 +62,14 @@ class JsonResourceRun(StreamRun):
         self.queue(Unit(spec.name, RESOURCES, f"GET {spec.path}", self._fetch))
 
     def plan(self) -> Plan:
-        return Plan(f"one GET {self.spec.path}", {RESOURCES: 1})
+        budget = budget_of(self.spec.path)
+        return Plan(f"one GET {self.spec.path}", {budget: 1} if budget else {})
 
     def _fetch(self, unit: Unit) -> Fetched:
         what = describe(self.name)
         payload = self.ctx.client.get_json(self.spec.path, what=what)
-        rows = items_of(payload, self.spec.data_key or "", f"{what}: GET {self.spec.path}")
+        key = self.spec.data_key or ""
+        rows = items_of(unwrapped(payload, key), key, f"{what}: GET {self.spec.path}")
         return Fetched(Batch(self.ctx.shaper(self.spec).lines(rows)), rows=len(rows))
 
     def final_state(self) -> Mapping[str, Any]:
@@ -57,14 +77,14 @@ class JsonResourceRun(StreamRun):
 
 
 class PagedResourceRun(StreamRun):
-    """campaigns and templates: paged, no updated-since filter on the server.
+    """campaigns, templates, journeys, catalogs: paged, no updated-since filter on the server.
 
-    Everything is read on every sync and filtered here: a record is new when its ``updatedAt`` is
-    after the bookmark (at or after start_date on the first sync). The bookmark moves only once the
-    whole collection was read, because pages are not ordered by update time.
+    Everything is read on every sync and filtered here: a record is new when its cursor (``updatedAt``,
+    epoch milliseconds) is after the bookmark (at or after start_date on the first sync). The bookmark
+    moves only once the whole collection was read, because pages are not ordered by update time.
     """
 
-    page_size = 1000  # the API's maximum
+    page_size = 1000  # the API's maximum, unless the stream's row names its own
 
     def __init__(
         self, spec: StreamSpec, ctx: SyncContext, incremental: bool, bookmark: datetime | None
@@ -79,14 +99,15 @@ class PagedResourceRun(StreamRun):
     def plan(self) -> Plan:
         sets = len(self.spec.fan_out)
         what = f"{sets} parameter sets" if sets > 1 else "one listing"
-        return Plan(
-            f"every page of {self.spec.path} ({what}), filtered on {self.spec.cursor}", {RESOURCES: sets}
-        )
+        filtered = f", filtered on {self.spec.cursor}" if self.spec.cursor else ""
+        budget = budget_of(self.spec.path)
+        return Plan(f"every page of {self.spec.path} ({what}){filtered}", {budget: sets} if budget else {})
 
     def _fetch(self, unit: Unit) -> Fetched:
         bound = self.bookmark if self.bookmark is not None else self.ctx.config.start_date
         after_ms, inclusive = round(bound.timestamp() * 1000), self.bookmark is None
-        newest = after_ms if self.bookmark is not None else None
+        # Never behind the bound: records older than start_date must not come back on the next sync.
+        newest = after_ms
         key_field, cursor = self.spec.primary_key[0], self.spec.cursor or ""
         seen: set[Any] = set()
         kept: list[Row] = []
@@ -100,7 +121,7 @@ class PagedResourceRun(StreamRun):
                 seen.add(key)
                 updated = item.get(cursor)
                 if isinstance(updated, int) and not isinstance(updated, bool):
-                    newest = updated if newest is None else max(newest, updated)
+                    newest = max(newest, updated)
                     if self.incremental and (updated < after_ms or (updated == after_ms and not inclusive)):
                         continue
                 kept.append(item)
@@ -110,24 +131,29 @@ class PagedResourceRun(StreamRun):
 
     def _pages(self, params: Mapping[str, str]) -> Iterable[Row]:
         data_key = self.spec.data_key or ""
-        total_key = f"total{data_key[:1].upper()}{data_key[1:]}Count"
+        total_key = self.spec.total_key or f"total{data_key[:1].upper()}{data_key[1:]}Count"
+        size = self.spec.page_size or self.page_size
         page = 1
         while True:
             what = describe(self.name, ", ".join([*(f"{k}={v}" for k, v in params.items()), f"page {page}"]))
             payload = self.ctx.client.get_json(
-                self.spec.path, {**params, "page": page, "pageSize": self.page_size}, what=what
+                self.spec.path, {**params, "page": page, "pageSize": size}, what=what
             )
-            items = items_of(payload, data_key, f"{what}: GET {self.spec.path}")
+            body = unwrapped(payload, data_key)
+            items = items_of(body, data_key, f"{what}: GET {self.spec.path}")
             yield from items
-            total = payload.get(total_key)
-            if len(items) < self.page_size or (isinstance(total, int) and page * self.page_size >= total):
+            total = body.get(total_key)
+            if len(items) < size or (isinstance(total, int) and page * size >= total):
                 return
             page += 1
 
     def final_state(self) -> Mapping[str, Any]:
         if not self.incremental or self.newest_ms is None:
             return {}
-        moment = datetime.fromtimestamp(self.newest_ms / 1000, tz=timezone.utc)
+        # A record changed while the pages were read may have moved to a page already read: the next
+        # sync must still see it, so the bookmark never passes the sync's start.
+        newest = min(self.newest_ms, round(self.ctx.started.timestamp() * 1000))
+        moment = datetime.fromtimestamp(newest / 1000, tz=timezone.utc)
         return {self.spec.cursor or "": format_rfc3339(moment)}
 
 

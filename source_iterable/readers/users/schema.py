@@ -1,39 +1,24 @@
-"""The users schema as the project defines it, from Iterable's own field list (``GET /api/users/getFields``).
-
-getFields answers ``{"fields": {"<name>": "<type>", ...}}`` with the types ``string, long, double,
-boolean, date, geo_location, object, nested``; a sub-field is named by its dotted path and its
-parent is listed too (``"phoneNumberDetails": "object", "phoneNumberDetails.updatedAt": "date"``).
-Iterable-internal flattened keys come without a parent (``itblInternal.emailDomain``).
+"""Pure: the users schema as the project defines it, from its field list (``fields.py``).
 
 How a users record spells a sub-field is not pinned down: the export flattens Iterable's internal
 ones into dotted top-level keys (and a top-level key literally named ``offers.Intro APR`` exists),
 while a custom object may arrive nested. So every field is declared at the top level under its full
 name, and a sub-field is declared inside its parent as well when the parent is an ``object`` or
 ``nested`` field: a record validates in either spelling.
-
-Everything here is pure except ``fetch_user_fields``, which never raises: a failure is a reason the
-caller logs, and the users stream falls back to its static schema.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from .api.client import IterableClient, read_json
-from .api.errors import ApiError
-from .catalog import STREAMS_BY_NAME
-from .schema_files import stream_schema
-from .transforms import UNPARSED_DATES_FIELD
-
-GET_FIELDS_PATH = "/api/users/getFields"
-# A field list is worth a short wait, not the minutes an export window may retry for: discover
-# answers within seconds and falls back to the static schema.
-GET_FIELDS_ATTEMPTS = 3
+from ...catalog import STREAMS_BY_NAME
+from ...schema_files import stream_schema
+from ...transforms import UNPARSED_DATES_FIELD
+from .fields import UserFields
 
 # The users row of the stream table: its renames apply to the schema as they do to the records.
 USERS_RENAMES: Mapping[str, str] = STREAMS_BY_NAME["users"].transform.renames
@@ -41,59 +26,6 @@ USERS_RENAMES: Mapping[str, str] = STREAMS_BY_NAME["users"].transform.renames
 FIELD_TYPES = frozenset({"string", "long", "double", "boolean", "date", "geo_location", "object", "nested"})
 # Types whose sub-fields (dotted children) are declared inside them.
 CONTAINER_TYPES = frozenset({"object", "nested"})
-
-UserFields = Mapping[str, str]
-"""Field name (dotted path) -> Iterable type, lower case; ``""`` when Iterable gave no usable type."""
-
-
-class FieldsBodyError(ValueError):
-    """A 200 answer to getFields that is not ``{"fields": {...}}``."""
-
-
-@dataclass(frozen=True)
-class FieldsLookup:
-    """The outcome of one getFields call: the fields, or why there are none."""
-
-    fields: UserFields | None = None
-    failure: str | None = None
-
-
-def parse_get_fields(body: Any) -> dict[str, str]:
-    """The field map of a getFields body; junk entries are tolerated, a body without one is not.
-
-    Names that are not non-empty strings are dropped; a type that is not a string becomes ``""``
-    (declared permissively); a nested object of types is read as dotted paths under an ``object``.
-    """
-    if not isinstance(body, Mapping):
-        raise FieldsBodyError(f"the body is a JSON {_json_kind(body)}, not an object")
-    raw = body.get("fields")
-    if not isinstance(raw, Mapping):
-        raise FieldsBodyError("the body has no 'fields' object")
-    fields: dict[str, str] = {}
-    _flatten(raw, "", fields)
-    return fields
-
-
-def _flatten(raw: Mapping[Any, Any], prefix: str, into: dict[str, str]) -> None:
-    for name, kind in raw.items():
-        if not isinstance(name, str) or not name:
-            continue
-        full = prefix + name
-        if isinstance(kind, Mapping):
-            into.setdefault(full, "object")
-            _flatten(kind, full + ".", into)
-        else:
-            into[full] = kind.strip().lower() if isinstance(kind, str) else ""
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    return "number" if isinstance(value, int | float) and not isinstance(value, bool) else "value"
 
 
 def _nullable(json_type: str) -> dict[str, Any]:
@@ -275,23 +207,6 @@ def read_fallback_warning(failure: str, paths: tuple[str, ...]) -> str:
             "the configured catalog declares no custom date field, so only Iterable's own dates are converted"
         )
     return f"stream 'users': the field list could not be read: {failure}. In this sync {source}."
-
-
-def fetch_user_fields(client: IterableClient, what: str = "stream 'users'") -> FieldsLookup:
-    """One getFields call through the client (its retries and its 3-a-second limiter); never raises."""
-    try:
-        body = client.request(
-            GET_FIELDS_PATH, None, read_json, what=f"{what}, field list", max_attempts=GET_FIELDS_ATTEMPTS
-        )
-        return FieldsLookup(fields=parse_get_fields(body))
-    except ApiError as error:
-        return FieldsLookup(failure=error.message)
-    except FieldsBodyError as error:
-        return FieldsLookup(failure=f"GET {GET_FIELDS_PATH} answered HTTP 200, but {error}")
-    except Exception as error:  # discover must not fail on the field list, whatever went wrong
-        return FieldsLookup(
-            failure=client.redact(f"GET {GET_FIELDS_PATH} failed: {type(error).__name__}: {error}")
-        )
 
 
 def static_users_schema() -> dict[str, Any]:

@@ -9,17 +9,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..catalog import StreamSpec
-from ..engine.lanes import RESOURCES
-from ..engine.units import EMPTY, Fetched, Unit
-from ..user_fields import (
-    date_paths,
-    date_paths_from_schema,
-    fetch_user_fields,
-    read_fallback_warning,
-    static_users_schema,
-)
-from .context import SyncContext, describe
+from ...catalog import StreamSpec
+from ...engine.lanes import RESOURCES
+from ...engine.units import EMPTY, Fetched, Unit
+from ..context import SyncContext, describe
+from .fields import fetch_user_fields
+from .schema import date_paths, date_paths_from_schema, read_fallback_warning, static_users_schema
 
 LOGGER = logging.getLogger("airbyte")
 
