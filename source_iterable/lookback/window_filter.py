@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -40,6 +41,8 @@ from .digests import (
 )
 
 Spool = Callable[[requests.Response], RecordFile]
+_EXPORT_FORM_LENGTH = {len("2024-03-06 15:46:40 +00:00")}
+_EXPORT_FORM_END = " +00:00\n"
 
 
 @dataclass
@@ -94,6 +97,7 @@ class WindowFilter:
         # bounds pay nothing more.
         self._low = export_form(self._bookmark) if self._bookmark is not None else ""
         self._high = export_form(self._tail_from)
+        self._get_cursor = itemgetter(cursor)
         self._known = dict(known or {})
         self._cap = cap
         self._attempts: list[_Attempt] = []
@@ -144,6 +148,9 @@ class WindowFilter:
         attempt = self._attempt
         if attempt is None:
             raise RuntimeError("a WindowFilter converts rows only inside spool()")
+        attempt.rows += len(rows)
+        if self._all_between(rows):
+            return self._convert(rows)
         low, high, cursor = self._low, self._high, self._cursor
         kept: list[Row] | None = None  # a copy only once a row is left out
         for at, row in enumerate(rows):
@@ -159,8 +166,21 @@ class WindowFilter:
                 continue
             if kept is not None:
                 kept.append(row)
-        attempt.rows += len(rows)
         return self._convert(rows if kept is None else kept)
+
+    def _all_between(self, rows: list[Row]) -> bool:
+        """True when every row's cursor is in the export's UTC form and between the two spans, told by
+        calls that loop in C (a block of a window's middle costs no Python step per row)."""
+        try:
+            values = list(map(self._get_cursor, rows))
+            return (
+                self._low <= min(values)
+                and max(values) < self._high
+                and set(map(len, values)) == _EXPORT_FORM_LENGTH
+                and ("\n".join(values) + "\n").count(_EXPORT_FORM_END) == len(values)
+            )
+        except (KeyError, TypeError, ValueError):  # a row without the cursor, a value not a string, no row
+            return False
 
     def _leave_out(self, row: Row, value: Any, attempt: _Attempt) -> bool:
         """A row outside the plain middle of the window: True when it was delivered before."""
