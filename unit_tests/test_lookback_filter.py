@@ -192,3 +192,27 @@ def test_the_filter_converts_only_inside_an_attempt() -> None:
 def test_a_plain_converter_spools_as_before() -> None:
     spool = spooler(SHAPER.lines, None, None)
     assert spool(response(ndjson([NEW]))).count == 1
+
+
+def test_a_block_with_one_cursor_in_another_offset_is_judged_row_by_row() -> None:
+    # given rows between the spans in the export's UTC form, and one written with a +02:00 offset:
+    # 13:30 +02:00 is 11:30 UTC, behind the bookmark, though its text sorts after it
+    offset = event("2024-03-06 13:30:00 +02:00", email="offset@example.com")
+    filter_ = first_window(digests(offset))
+    middle = [
+        event(f"2024-03-06 {hour}:00:00 +00:00", email=f"m{hour}@example.com") for hour in range(13, 20)
+    ]
+    # when they come in one block
+    file = filter_.spool(response(ndjson([*middle, offset])))
+    # then the re-read row delivered before is left out, and the others are delivered
+    assert emails(file) == [f"m{hour}@example.com" for hour in range(13, 20)]
+    assert filter_.result([file]).skipped == 1
+
+
+def test_a_block_entirely_between_the_spans_is_converted_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a block whose every cursor lies between the bookmark and the tail
+    filter_ = first_window({})
+    monkeypatch.setattr(filter_, "_leave_out", lambda *args: pytest.fail("no row should be judged alone"))
+    rows = [event(f"2024-03-06 {hour}:00:00 +00:00", email=f"m{hour}@example.com") for hour in range(12, 23)]
+    # then it is delivered as it is, without a row-by-row look
+    assert emails(filter_.spool(response(ndjson(rows)))) == [f"m{hour}@example.com" for hour in range(12, 23)]
