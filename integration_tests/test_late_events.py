@@ -134,23 +134,24 @@ def test_rows_that_become_visible_behind_the_bookmark_arrive_once_and_a_third_sy
 def test_a_sync_killed_after_its_first_window_and_resumed_delivers_every_row_once(
     server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector, export_api: str
 ) -> None:
-    # given a first sync that ended three days ago (its lag), with rows in its last hour
+    # given a first sync that ended a day ago (its lag), with rows in its last hour
     added = Added(server)
     now = datetime.now(UTC).replace(microsecond=0)
-    three_days = timedelta(days=3)
-    lag = {"export_lag_minutes": int(three_days.total_seconds() // 60)}
-    added.add("emailSend", send(now - three_days - timedelta(minutes=30), "early"))
-    added.add("user", profile(now - three_days - timedelta(minutes=10), "early"))
-    first = read(spool_connector, server, discovered, export_api=export_api, **lag)
+    day = timedelta(days=1)
+    added.add("emailSend", send(now - day - timedelta(minutes=30), "early"))
+    added.add("user", profile(now - day - timedelta(minutes=10), "early"))
+    first = read(spool_connector, server, discovered, export_api=export_api, export_lag_minutes=24 * 60)
     b = parse(first.stream_state("email_send")["createdAt"])  # type: ignore[index]
-    # and, since, rows indexed late behind its bookmark and new rows in each of the three days
+    # and, since, rows indexed late behind its bookmark, and new rows in the day after it (the last ones
+    # in the hour the resumed sync reads again)
     added.add("emailSend", send(b - timedelta(minutes=40), "late"))
     added.add("user", profile(b - timedelta(minutes=5), "late"))
-    for day in range(3):
-        added.add("emailSend", send(b + timedelta(days=day, hours=1), f"day-{day}"))
-        added.add("user", profile(b + timedelta(days=day, hours=2), f"day-{day}"))
+    for n, after in enumerate([timedelta(hours=1), timedelta(hours=12), day - timedelta(minutes=10)]):
+        added.add("emailSend", send(b + after, f"day-{n}"))
+        added.add("user", profile(b + after + timedelta(seconds=1), f"day-{n}"))
     time.sleep(1.2)
-    # when a second sync in one-day windows is killed once its first window's STATE is out
+    # when a second sync in one-day windows (the day after the bookmark, then the seconds since the first
+    # sync) is killed once its first window's STATE is out
     config = make_config(server.base_url, export_api=export_api, window_in_days=1, adaptive_windows=False)
     catalog = configured_catalog(discovered, "incremental", STREAMS)
     process = spool_connector.start("read", config, catalog, first.last_states())
