@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from itertools import product
 
@@ -17,9 +17,22 @@ class Kind(Enum):
     JSON_RESOURCE = "json resource"  # one GET, an array under a data key
     PAGED_RESOURCE = "paged resource"  # page/pageSize, possibly fanned out over parameter sets
     EXPORT = "ndjson export"  # /api/export/data.json in date windows
-    LIST_MEMBERS = "list members"  # /api/lists/getUsers once per list, plain text
+    LIST_MEMBERS = "list members"  # static lists from one users export, the others getUsers once per list
     METADATA = "metadata fan-out"  # tables -> keys (nextMarker) -> values
     CAMPAIGN_METRICS = "campaign metrics"  # campaign ids -> CSV metrics in batches sized to the URI limit
+
+
+@dataclass(frozen=True)
+class ProjectVariant:
+    """How a stream is keyed and shaped in one project type (config ``project_type``) where that differs.
+
+    In hybrid and userID-based projects email is not a user's key (userID-based: not unique, may be
+    missing): a stream that names users there has its own primary key, and its own schema file,
+    ``schemas/<schema_folder>/<stream>.json`` in place of ``schemas/<stream>.json``.
+    """
+
+    primary_key: tuple[str, ...]
+    schema_folder: str
 
 
 @dataclass(frozen=True)
@@ -34,10 +47,22 @@ class StreamSpec:
     transform: RecordTransform = field(default_factory=RecordTransform)
     # Parameter sets read one after the other into the same stream (templates: type x medium).
     fan_out: tuple[Mapping[str, str], ...] = ({},)
+    # Per project type, the key and schema that replace the ones above (``for_project``).
+    by_project_type: Mapping[str, ProjectVariant] = field(default_factory=dict)
+    schema_folder: str | None = None  # set by ``for_project``: the schema file's folder
 
     @property
     def incremental(self) -> bool:
         return self.cursor is not None
+
+    def for_project(self, project_type: str) -> StreamSpec:
+        """This stream as a project of ``project_type`` sees it (its key and schema file)."""
+        variant = self.by_project_type.get(project_type)
+        if variant is None:
+            return self
+        return replace(
+            self, primary_key=variant.primary_key, schema_folder=variant.schema_folder, by_project_type={}
+        )
 
 
 TEMPLATE_TYPES = ("Base", "Blast", "Triggered", "Workflow")
@@ -71,6 +96,11 @@ _CUSTOM_EVENT = RecordTransform(
 )
 
 
+# list_users where email is not a user's key: ``userKey`` is the user's userId, or their email when they
+# have none (hybrid projects allow email-only users), so the key is never null.
+_MEMBERS_BY_USER_ID = ProjectVariant(("userKey", "listId"), "by_user_id")
+
+
 def _event(name: str, export_type: str, transform: RecordTransform = _EVENT) -> StreamSpec:
     """An event export stream: data.json in date windows on createdAt, no primary key."""
     return StreamSpec(
@@ -100,7 +130,13 @@ STREAMS: tuple[StreamSpec, ...] = (
     _event("email_subscribe", "emailSubscribe", _EVENT_WITH_PROFILE),
     # Documented spelling, capital S; the API matches the name case-insensitively.
     _event("email_unsubscribe", "emailUnSubscribe"),
-    StreamSpec("list_users", Kind.LIST_MEMBERS, "/api/lists/getUsers", primary_key=("email", "listId")),
+    StreamSpec(
+        "list_users",
+        Kind.LIST_MEMBERS,
+        "/api/lists/getUsers",
+        primary_key=("email", "listId"),
+        by_project_type={"hybrid": _MEMBERS_BY_USER_ID, "userid_based": _MEMBERS_BY_USER_ID},
+    ),
     StreamSpec(
         "lists",
         Kind.JSON_RESOURCE,

@@ -94,7 +94,7 @@ class DeclaredStream(Stream):
 
     # The CDK caches its own version per instance; ours reads the file (users: once, see below).
     def get_json_schema(self) -> Mapping[str, Any]:  # type: ignore[override]
-        return stream_schema(self.name)
+        return stream_schema(self.name, self.spec.schema_folder)
 
     def read_records(
         self,
@@ -156,8 +156,13 @@ class SourceIterable(AbstractSource):
         return ConnectorSpecification(**raw)
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
-        parse_config(config, self._now())
-        return [(UsersStream if spec.name == "users" else DeclaredStream)(spec, config) for spec in STREAMS]
+        parsed = parse_config(config, self._now())
+        return [
+            (UsersStream if spec.name == "users" else DeclaredStream)(
+                spec.for_project(parsed.project_type), config
+            )
+            for spec in STREAMS
+        ]
 
     # ------------------------------------------------------------------ check
 
