@@ -106,6 +106,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--extra-lists", type=int, default=0, help="benchmarks: N more lists of 20-200 members"
     )
+    parser.add_argument(
+        "--project-type",
+        choices=("email_based", "hybrid", "userid_based"),
+        default="email_based",
+        help="list_users' data as such a project has it (userListIds, users without email)",
+    )
+    parser.add_argument(
+        "--scaled-lists",
+        nargs=3,
+        type=int,
+        default=None,
+        metavar=("USERS", "LISTS", "DYNAMIC"),
+        help="benchmarks: USERS generated profiles on LISTS lists, DYNAMIC of them dynamic",
+    )
     parser.add_argument("--port-file", default=None, help="write the bound port to this file")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
@@ -138,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         storage_port=args.storage_port,
         recent_months=args.recent_months,
         extra_lists=args.extra_lists,
+        project_type=args.project_type,
+        scaled_lists=tuple(args.scaled_lists) if args.scaled_lists else None,
     )
     done = threading.Event()
 
