@@ -129,6 +129,12 @@ def run(base_url: str, source: str, cutoff: float | None, env: dict[str, str]) -
     )
 
 
+def project(outcome: Outcome, lists: int) -> float:
+    """Seconds the get_users run would take for every list, at the rate of lists it reached."""
+    done = outcome.get_users_calls
+    return outcome.seconds * lists / done if done else float("inf")
+
+
 def report(outcome: Outcome) -> None:
     requests = outcome.stats["requests"]
     print(f"[{outcome.source}]")
@@ -182,11 +188,11 @@ def main() -> int:
         slow = run(base_url, "get_users", args.cutoff, env) if args.only in ("both", "get_users") else None
     if slow is not None:
         report(slow)
-        done = len(slow.members)
-        rate = done / slow.seconds * 60  # lists a minute, the first minute's burst included
-        projected = args.lists / rate * 60 if rate else float("inf")
+        projected = project(slow, args.lists)
         least = max(0, -(-args.lists // GET_USERS_PER_MINUTE) - 1) * 60.0
-        print(f"  projected total    {projected / 3600:.1f} h at its rate of {rate:.1f} lists a minute")
+        print(
+            f"  projected total    {projected / 3600:.1f} h ({args.lists:,} lists at the rate it kept after its first minute)"
+        )
         print(
             f"  least possible     {least / 3600:.1f} h ({args.lists:,} calls at {GET_USERS_PER_MINUTE} a minute)"
         )

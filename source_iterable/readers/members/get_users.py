@@ -19,6 +19,7 @@ from ...engine.units import Batch, Fetched, Unit
 from ...records import RecordShaper
 from ..context import describe
 from .derive import MemberShape, line_identity, memberships
+from .encode import record_lines
 
 LinesConvert = Callable[[list[bytes]], list[bytes]]
 
@@ -27,13 +28,14 @@ def member_lines(shaper: RecordShaper, shape: MemberShape, list_id: int, updated
     """getUsers lines (blank ones already dropped) to the record JSON of ``list_id``'s members."""
 
     def convert(lines: list[bytes]) -> list[bytes]:
-        return shaper.lines(
+        records = (
             record
             for line in lines
             for record in memberships(
                 line_identity(line.decode("utf-8", "replace"), shape), (list_id,), updated_at
             )
         )
+        return record_lines(shaper, records)
 
     return convert
 
