@@ -23,7 +23,6 @@ from source_iterable.readers.context import SyncContext
 from source_iterable.readers.jobs import JobRunner
 from source_iterable.readers.members import ListMembersRun
 from source_iterable.readers.members.derive import EMAIL_BASED
-from source_iterable.readers.members.encode import record_lines
 from source_iterable.readers.members.get_users import member_lines, spool_members
 from source_iterable.records import RecordShaper
 from source_iterable.state import NO_CURSOR
@@ -475,25 +474,3 @@ def test_a_lists_body_without_lists_fails_the_stream(api: requests_mock.Mocker, 
     [(_, error, verdict)] = driven.failures
     assert "no 'lists' array" in error.message and verdict is Verdict.FAIL_STREAM
     assert api.call_count == 1
-
-
-# ------------------------------------------------------------------ encoding
-
-
-@pytest.mark.parametrize("count", [0, 1, 255, 256, 257, 1000])
-def test_record_lines_are_the_shapers_lines_whatever_the_number_of_records(count: int) -> None:
-    # given records encoded a slice at a time, some with a key the catalog does not declare
-    shaper = RecordShaper(lambda row: row, frozenset({"email", "listId", "updatedAt", "_additional_fields"}))
-    records = [
-        {
-            "email": f"u{n}@example.com",
-            "listId": n,
-            "updatedAt": STARTED,
-            **({"extra": n} if n % 7 == 0 else {}),
-        }
-        for n in range(count)
-    ]
-
-    # then the lines are exactly those the shaper makes of the whole block, in order
-    whole_block = shaper.lines([dict(r) for r in records])
-    assert record_lines(shaper, iter(records)) == whole_block

@@ -194,7 +194,9 @@ class Dataset:
     seed: int = 7
     extra: dict[str, object] = field(default_factory=dict)
     project_type: str = "email_based"  # project_types.py reshapes the data for the other two
-    list_members_default: Mapping[int, list[str]] = field(default_factory=dict)  # getUsers without preferUserId
+    list_members_default: Mapping[int, list[str]] = field(
+        default_factory=dict
+    )  # getUsers without preferUserId
 
 
 def _campaigns(seed: int) -> list[dict[str, object]]:

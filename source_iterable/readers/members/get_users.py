@@ -19,7 +19,6 @@ from ...engine.units import Batch, Fetched, Unit
 from ...records import RecordShaper
 from ..context import describe
 from .derive import MemberShape, line_identity, memberships
-from .encode import record_lines
 
 LinesConvert = Callable[[list[bytes]], list[bytes]]
 
@@ -35,7 +34,7 @@ def member_lines(shaper: RecordShaper, shape: MemberShape, list_id: int, updated
                 line_identity(line.decode("utf-8", "replace"), shape), (list_id,), updated_at
             )
         )
-        return record_lines(shaper, records)
+        return shaper.held_lines(records)
 
     return convert
 

@@ -20,7 +20,6 @@ from ..export_query import ExportQuery
 from ..exports import read_data_json
 from ..jobs import JobRunner
 from .derive import MemberShape, ProfileCounts, profile_records
-from .encode import record_lines
 
 LOGGER = logging.getLogger("airbyte")
 DATA_JSON_PATH = "/api/export/data.json"
@@ -64,7 +63,7 @@ class ProfileMembers:
         shape, static, started, counts = self.shape, self.static, self.ctx.started_text, self.counts
 
         def convert(rows: list[Row]) -> list[bytes]:
-            return record_lines(shaper, profile_records(rows, shape, static, started, counts))
+            return shaper.held_lines(profile_records(rows, shape, static, started, counts))
 
         return convert
 
