@@ -233,12 +233,7 @@ def expected_records(
                 unique.setdefault(record["templateId"], record)
         rows = _cursor_ms_filter(list(unique.values()), "updatedAt", incremental_since)
     elif stream == "list_users":
-        rows = [
-            {"email": line.strip(), "listId": list_id}
-            for list_id, lines in dataset.list_members.items()
-            for line in lines
-            if line.strip()
-        ]
+        rows = expected_list_users(dataset)
     elif stream == "metadata":
         rows = [dict(record) for keys in dataset.metadata.values() for record in keys.values()]
     elif stream in OBJECT_STREAMS:
@@ -246,6 +241,38 @@ def expected_records(
     else:
         rows = list(getattr(dataset, stream))
     return [_converted(row, expect) for row in rows]
+
+
+# GET /api/lists' listTypes whose members the connector reads from the users export (list_users_source auto).
+STATIC_LIST_TYPES = ("Standard", "Suppression", "Internal")
+
+
+def expected_list_users(dataset: Dataset, source: str = "auto") -> list[dict[str, Any]]:
+    """list_users' records (``updatedAt`` left out): one per line of every getUsers body, whichever source.
+
+    Email-based: ``{email, listId}``. Hybrid and userID-based: ``{userKey, userId, email, listId}``, the
+    line being the key (getUsers is asked to prefer userIds); a member of a static list read from the
+    users export (``source`` auto) carries its profile's userId and email, one read through getUsers
+    only its key."""
+    if dataset.project_type == "email_based":
+        return [
+            {"email": line.strip(), "listId": list_id}
+            for list_id, lines in dataset.list_members.items()
+            for line in lines
+            if line.strip()
+        ]
+    profiles = {str(user.get("userId") or user["email"]): user for user in dataset.exports["user"]}
+    static = {entry["id"] for entry in dataset.lists if entry["listType"] in STATIC_LIST_TYPES}
+    rows = []
+    for list_id, lines in dataset.list_members.items():
+        for line in (line.strip() for line in lines):
+            if not line:
+                continue
+            user = profiles[line] if source == "auto" and list_id in static else {}
+            rows.append(
+                {"userKey": line, "userId": user.get("userId"), "email": user.get("email"), "listId": list_id}
+            )
+    return rows
 
 
 def canonical(records: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> list[str]:

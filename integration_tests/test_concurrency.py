@@ -66,9 +66,10 @@ def test_every_budget_is_spent_side_by_side_at_the_real_limits(
     discovered: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     """Three export streams x three windows (9 data.json calls, 4 a minute: at least 120 s) and ten lists
-    (10 getUsers calls, 5 a minute: at least 60 s). One after the other that is 180 s; side by side, 120."""
+    read through getUsers (10 calls, 5 a minute: at least 60 s). One after the other that is 180 s; side
+    by side, 120."""
     with FakeIterable(
-        api_keys=[TEST_API_KEY], export_rpm=4, getusers_rpm=5, recent_months=3, extra_lists=5
+        api_keys=[TEST_API_KEY], export_rpm=4, getusers_rpm=5, recent_months=3, extra_lists=2
     ) as paced:
         env = connector_env()
         for name in ("ITERABLE_EXPORT_REQUESTS_PER_MINUTE", "ITERABLE_GETUSERS_REQUESTS_PER_MINUTE"):
@@ -77,7 +78,10 @@ def test_every_budget_is_spent_side_by_side_at_the_real_limits(
         started = datetime.now(UTC)
         since = started - timedelta(days=89)
         config = make_config(
-            paced.base_url, start_date=since.strftime("%Y-%m-%dT%H:%M:%SZ"), adaptive_windows=False
+            paced.base_url,
+            start_date=since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            adaptive_windows=False,
+            list_users_source="get_users",
         )
         streams = ["email_click", "email_open", "email_send", "list_users", "lists", "channels"]
         process = connector.start("read", config, configured_catalog(discovered, "incremental", streams))
@@ -170,7 +174,7 @@ def test_a_persistent_500_on_one_list_fails_list_users_alone_while_every_other_s
     server.add_fault(
         {
             "path": "/api/lists/getUsers",
-            "match": {"listId": "3301123"},
+            "match": {"listId": "3301151"},
             "kind": "status",
             "status": 500,
             "times": None,
@@ -190,9 +194,9 @@ def test_a_persistent_500_on_one_list_fails_list_users_alone_while_every_other_s
     )
     [trace] = run.traces()
     assert trace["error"]["stream_descriptor"] == {"name": "list_users"}
-    assert "3301123" in trace["error"]["message"] and "GenericError" in trace["error"]["message"]
+    assert "3301151" in trace["error"]["message"] and "GenericError" in trace["error"]["message"]
     emitted_lists = {record["listId"] for record in run.records("list_users")}
-    assert 3301123 not in emitted_lists and {3301122, 3301150, 3301199} <= emitted_lists
+    assert 3301151 not in emitted_lists and {3301122, 3301150, 3301199} <= emitted_lists
     for message in run.of_type("LOG"):
         assert "Traceback" not in message["log"]["message"]
 

@@ -55,7 +55,7 @@ def test_auth_key_header_variants_and_read_only_key(server: FakeIterable) -> Non
     assert get(server, "/api/channels", key="wrong").status_code == 401
     for header in ("api-key", "API-KEY", "api_key"):
         response = requests.get(server.base_url + "/api/lists", headers={header: KEY}, timeout=10)
-        assert response.status_code == 200 and len(response.json()["lists"]) == 5
+        assert response.status_code == 200 and len(response.json()["lists"]) == 8
     # Read-only keys may read JSON resources but get the same 401 on export and getUsers.
     assert get(server, "/api/campaigns", key=RO_KEY).status_code == 200
     denied = get(server, EXPORT, key=RO_KEY, dataTypeName="emailSend", **JAN)

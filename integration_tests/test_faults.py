@@ -166,8 +166,8 @@ def test_connection_refused_fails_with_a_clear_message(
 def test_a_list_with_persistent_500_fails_only_list_users_after_every_other_list(
     server: FakeIterable, discovered: list[dict[str, Any]], connector: Connector
 ) -> None:
-    # given Iterable's GenericError on one list, every time
-    bad_list = 3301123
+    # given Iterable's GenericError on one dynamic list (read through getUsers), every time
+    bad_list = 3301150
     server.add_fault(
         {
             "path": "/api/lists/getUsers",

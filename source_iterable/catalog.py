@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from itertools import product
 
@@ -17,12 +17,25 @@ class Kind(Enum):
     JSON_RESOURCE = "json resource"  # one GET, an array under a data key
     PAGED_RESOURCE = "paged resource"  # page/pageSize, possibly fanned out over parameter sets
     EXPORT = "ndjson export"  # /api/export/data.json in date windows
-    LIST_MEMBERS = "list members"  # /api/lists/getUsers once per list, plain text
+    LIST_MEMBERS = "list members"  # static lists from one users export, the others getUsers once per list
     METADATA = "metadata fan-out"  # tables -> keys (nextMarker) -> values
     # campaign ids -> CSV metrics in batches sized to the URI limit (campaigns', experiments')
     CAMPAIGN_METRICS = "campaign metrics"
     CATALOG_ITEMS = "catalog items"  # the catalogs found at run time -> every page of each one's items
     FORGOTTEN_USERS = "forgotten users"  # the hash lists of the configured project type
+
+
+@dataclass(frozen=True)
+class ProjectVariant:
+    """How a stream is keyed and shaped in one project type (config ``project_type``) where that differs.
+
+    In hybrid and userID-based projects email is not a user's key (userID-based: not unique, may be
+    missing): a stream that names users there has its own primary key, and, where its records differ,
+    its own schema file, ``schemas/<schema_folder>/<stream>.json`` in place of ``schemas/<stream>.json``.
+    """
+
+    primary_key: tuple[str, ...]
+    schema_folder: str | None = None  # None: the stream's one schema file serves every project type
 
 
 @dataclass(frozen=True)
@@ -41,17 +54,26 @@ class StreamSpec:
     # name of the total count when it is not ``total<DataKey>Count``.
     page_size: int | None = None
     total_key: str | None = None
-    # The primary key in the project types (``config.PROJECT_TYPES``) that key the stream on another
-    # field; the types not named here use ``primary_key``.
-    keys_by_project_type: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Per project type (``config.PROJECT_TYPES``), the key and schema that replace the ones above where
+    # that type names users differently (``for_project``); the types not named here use the above.
+    by_project_type: Mapping[str, ProjectVariant] = field(default_factory=dict)
+    schema_folder: str | None = None  # set by ``for_project``: the schema file's folder
 
     @property
     def incremental(self) -> bool:
         return self.cursor is not None
 
+    def for_project(self, project_type: str) -> StreamSpec:
+        """This stream as a project of ``project_type`` sees it (its key and schema file)."""
+        variant = self.by_project_type.get(project_type)
+        if variant is None:
+            return self
+        folder = variant.schema_folder if variant.schema_folder is not None else self.schema_folder
+        return replace(self, primary_key=variant.primary_key, schema_folder=folder, by_project_type={})
+
     def key_for(self, project_type: str) -> tuple[str, ...]:
         """The primary key the stream is declared with in a project of this type."""
-        return self.keys_by_project_type.get(project_type, self.primary_key)
+        return self.for_project(project_type).primary_key
 
 
 TEMPLATE_TYPES = ("Base", "Blast", "Triggered", "Workflow")
@@ -85,6 +107,13 @@ _CUSTOM_EVENT = RecordTransform(
 )
 
 
+# list_users where email is not a user's key: ``userKey`` is the user's userId, or their email when they
+# have none (hybrid projects allow email-only users), so the key is never null.
+_MEMBERS_BY_USER_ID = ProjectVariant(("userKey", "listId"), "by_user_id")
+# users there: keyed on itblUserId (see the users row); its schema (from getFields) is the same file.
+_USERS_BY_USER_ID = ProjectVariant(("itblUserId",))
+
+
 def _event(name: str, export_type: str, transform: RecordTransform = _EVENT) -> StreamSpec:
     """An event export stream: data.json in date windows on createdAt, no primary key."""
     return StreamSpec(
@@ -114,7 +143,13 @@ STREAMS: tuple[StreamSpec, ...] = (
     _event("email_subscribe", "emailSubscribe", _EVENT_WITH_PROFILE),
     # Documented spelling, capital S; the API matches the name case-insensitively.
     _event("email_unsubscribe", "emailUnSubscribe"),
-    StreamSpec("list_users", Kind.LIST_MEMBERS, "/api/lists/getUsers", primary_key=("email", "listId")),
+    StreamSpec(
+        "list_users",
+        Kind.LIST_MEMBERS,
+        "/api/lists/getUsers",
+        primary_key=("email", "listId"),
+        by_project_type={"hybrid": _MEMBERS_BY_USER_ID, "userid_based": _MEMBERS_BY_USER_ID},
+    ),
     StreamSpec(
         "lists",
         Kind.JSON_RESOURCE,
@@ -162,7 +197,7 @@ STREAMS: tuple[StreamSpec, ...] = (
         # a userId later; itblUserId is the one id Iterable documents as present and unique for every
         # user of both types. Whether every export row carries it is UNCONFIRMED: readers/users/run.py
         # counts the rows without it.
-        keys_by_project_type={"hybrid": ("itblUserId",), "userid_based": ("itblUserId",)},
+        by_project_type={"hybrid": _USERS_BY_USER_ID, "userid_based": _USERS_BY_USER_ID},
         cursor="profileUpdatedAt",
         transform=RecordTransform(
             export_time_fields=(

@@ -46,10 +46,12 @@ def _resolve(node: Any, depth: int) -> Any:
     return node
 
 
-def stream_schema(stream: str) -> dict[str, Any]:
+def stream_schema(stream: str, folder: str | None = None) -> dict[str, Any]:
     """The JSON schema of ``stream``, every reference resolved (a new copy each call), with the object
-    every stream declares for the fields its schema does not (``records.ADDITIONAL_FIELDS``)."""
-    raw = orjson.loads(files("source_iterable").joinpath("schemas", f"{stream}.json").read_bytes())
+    every stream declares for the fields its schema does not (``records.ADDITIONAL_FIELDS``).
+    ``folder``: a project type's variant (``catalog.ProjectVariant``), ``schemas/<folder>/<stream>.json``."""
+    root = files("source_iterable").joinpath("schemas")
+    raw = orjson.loads((root.joinpath(folder) if folder else root).joinpath(f"{stream}.json").read_bytes())
     resolved: dict[str, Any] = _resolve(raw, 0)
     resolved.setdefault("properties", {})[ADDITIONAL_FIELDS] = copy.deepcopy(dict(ADDITIONAL_FIELDS_SCHEMA))
     return resolved

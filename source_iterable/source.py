@@ -72,11 +72,11 @@ def probe_window(now: datetime, lag: timedelta) -> Window:
 class DeclaredStream(Stream):
     """A row of the stream table, as the CDK sees a stream."""
 
-    def __init__(self, spec: StreamSpec, raw_config: Mapping[str, Any], project_type: str) -> None:
+    def __init__(self, spec: StreamSpec, raw_config: Mapping[str, Any]) -> None:
+        """``spec`` as the configured project type sees it (``StreamSpec.for_project``)."""
         super().__init__()
         self.spec = spec
         self._raw_config = raw_config
-        self._project_type = project_type
 
     @property
     def name(self) -> str:
@@ -84,7 +84,7 @@ class DeclaredStream(Stream):
 
     @property
     def primary_key(self) -> str | list[str] | None:
-        return list(self.spec.key_for(self._project_type)) or None
+        return list(self.spec.primary_key) or None
 
     @property
     def cursor_field(self) -> str | list[str]:
@@ -96,7 +96,7 @@ class DeclaredStream(Stream):
 
     # The CDK caches its own version per instance; ours reads the file (users: once, see below).
     def get_json_schema(self) -> Mapping[str, Any]:  # type: ignore[override]
-        return stream_schema(self.name)
+        return stream_schema(self.name, self.spec.schema_folder)
 
     def read_records(
         self,
@@ -175,7 +175,7 @@ class SourceIterable(AbstractSource):
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         project_type = parse_config(config, self._now()).project_type
         return [
-            (UsersStream if spec.name == "users" else DeclaredStream)(spec, config, project_type)
+            (UsersStream if spec.name == "users" else DeclaredStream)(spec.for_project(project_type), config)
             for spec in STREAMS
         ]
 

@@ -104,3 +104,17 @@ def test_without_declared_properties_rows_pass_as_they_are(schema: Any) -> None:
 
     assert shaper.declared is None
     assert orjson.loads(shaper.lines([{"a": 1, "b": 2}])[0]) == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("count", [0, 1, 255, 256, 257, 1000])
+def test_held_lines_are_the_shapers_lines_whatever_the_number_of_records(count: int) -> None:
+    # given records encoded a slice at a time for a batch held in memory, some with an undeclared key
+    shaper = RecordShaper(lambda row: row, frozenset({"email", "listId", ADDITIONAL_FIELDS}))
+    records = [
+        {"email": f"u{n}@example.com", "listId": n, **({"extra": n} if n % 7 == 0 else {})}
+        for n in range(count)
+    ]
+
+    # then the lines are exactly those the shaper makes of the whole block, in order
+    whole_block = shaper.lines([dict(r) for r in records])
+    assert shaper.held_lines(iter(records)) == whole_block

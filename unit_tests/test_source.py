@@ -140,15 +140,16 @@ def test_the_users_key_follows_the_project_type(project_type: str, users_key: li
     # then users is keyed for that type, and a stream without a per-type key keeps its own
     assert streams["users"].primary_key == users_key
     for name, stream in streams.items():
-        if not STREAMS_BY_NAME[name].keys_by_project_type:
+        if not STREAMS_BY_NAME[name].by_project_type:
             assert stream.primary_key == expected(name)[0], name
 
 
 def test_every_per_project_type_key_names_a_project_type_and_a_declared_field() -> None:
     for spec in STREAMS:
-        properties = stream_schema(spec.name)["properties"]
-        for project_type, key in spec.keys_by_project_type.items():
+        for project_type, variant in spec.by_project_type.items():
+            properties = stream_schema(spec.name, spec.for_project(project_type).schema_folder)["properties"]
             assert project_type in PROJECT_TYPES, (spec.name, project_type)
+            key = variant.primary_key
             assert key and all(field in properties for field in key), (spec.name, key)
 
 
@@ -525,14 +526,14 @@ def test_read_in_process_raises_naming_the_streams_that_failed_after_their_messa
 
 def test_a_declared_stream_reads_its_records_through_the_engine(api: requests_mock.Mocker) -> None:
     api.get(CHANNELS_URL, json=CHANNELS_BODY)
-    stream = DeclaredStream(STREAMS_BY_NAME["channels"], config_dict(), "email_based")
+    stream = DeclaredStream(STREAMS_BY_NAME["channels"], config_dict())
 
     assert list(stream.read_records(SyncMode.full_refresh)) == CHANNELS_BODY["channels"]
 
 
 def test_a_declared_stream_that_fails_raises_after_its_records(api: requests_mock.Mocker) -> None:
     api.get(BASE_URL + "/api/lists", status_code=400, json={"msg": "no", "code": "BadParams", "params": None})
-    stream = DeclaredStream(STREAMS_BY_NAME["lists"], config_dict(), "email_based")
+    stream = DeclaredStream(STREAMS_BY_NAME["lists"], config_dict())
 
     with pytest.raises(AirbyteTracedException, match="stream 'lists' did not complete"):
         list(stream.read_records(SyncMode.full_refresh))

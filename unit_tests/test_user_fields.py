@@ -528,7 +528,7 @@ def test_getfields_has_its_own_budget_of_180_a_minute() -> None:
 
 @pytest.fixture
 def users() -> UsersStream:
-    return UsersStream(STREAMS_BY_NAME["users"], config_dict(), "email_based")
+    return UsersStream(STREAMS_BY_NAME["users"], config_dict())
 
 
 def test_declaring_the_streams_does_no_io(api: requests_mock.Mocker) -> None:

@@ -110,7 +110,15 @@ def _parser() -> argparse.ArgumentParser:
         "--project-type",
         choices=("email_based", "hybrid", "userid_based"),
         default="email_based",
-        help="the project's type: hybrid and userid_based users carry itblUserId, some have no email",
+        help="the project's type: users carry itblUserId and userListIds, some have no email",
+    )
+    parser.add_argument(
+        "--scaled-lists",
+        nargs=3,
+        type=int,
+        default=None,
+        metavar=("USERS", "LISTS", "DYNAMIC"),
+        help="benchmarks: USERS generated profiles on LISTS lists, DYNAMIC of them dynamic",
     )
     parser.add_argument("--port-file", default=None, help="write the bound port to this file")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
@@ -145,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         recent_months=args.recent_months,
         extra_lists=args.extra_lists,
         project_type=args.project_type,
+        scaled_lists=tuple(args.scaled_lists) if args.scaled_lists else None,
     )
     done = threading.Event()
 

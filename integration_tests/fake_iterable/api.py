@@ -18,6 +18,7 @@ from .faults import error_json, rate_limit_body
 from .fields import get_fields
 from .jobs_api import HANDLERS as JOB_HANDLERS
 from .jobs_api import job_route
+from .membership import get_users_lines
 from .metrics import campaign_metrics
 from .objects_api import route as objects_route
 from .state import ServerState, reshape
@@ -134,7 +135,8 @@ def get_users(state: ServerState, req: Request, _: list[str]) -> Reply:
         list_id = int(raw or "")
     except ValueError:
         raise BadParams(f"Invalid value for listId: {raw}") from None
-    lines = state.dataset.list_members.get(list_id)
+    prefer = (req.one("preferUserId") or "").strip().lower() == "true"
+    lines = get_users_lines(state.dataset, list_id, prefer)
     if lines is None:
         # Real quirk: a 400 whose envelope says "Success" (fact sheet section 2).
         params = {"projectId": state.project_id, "listId": list_id}

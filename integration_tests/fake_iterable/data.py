@@ -7,12 +7,14 @@ JSON-string ``transactionalData`` on export rows), so tests can compute expected
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import orjson
 
 from .channel_events import CHANNEL_TYPES, build_channel_events
 from .events import EMAIL_TYPES, build_events
+from .membership import add_deleted_list, profile_lists
 from .people import build_people, build_users
 from .timefmt import epoch_ms
 
@@ -156,6 +158,11 @@ LISTS: list[dict[str, object]] = [
         "listType": "Suppression",
         "isGlobalSuppressionEnabled": False,
     },
+    {"id": 3301177, "name": "Seed accounts", "createdAt": 1610000000000, "listType": "Internal"},
+    {"id": 3301151, "name": "Opened in the last 90 days", "createdAt": 1680000000000, "listType": "Dynamic"},
+    # A kind Iterable's help center names ("Scheduled": a saved segment with catalog data) and its API
+    # reference does not: a connector must not take it for a static list.
+    {"id": 3301188, "name": "Catalog buyers (weekly)", "createdAt": 1700000000000, "listType": "Scheduled"},
 ]
 _WORDS_A = [
     "Spring",
@@ -178,13 +185,18 @@ class Dataset:
     channels: list[dict[str, object]]
     lists: list[dict[str, object]]
     message_types: list[dict[str, object]]
-    list_members: dict[int, list[str]]  # raw body lines, blanks included; body == "\n".join(lines)
+    # getUsers' raw body lines, blanks included; body == "\n".join(lines) (with preferUserId=true in
+    # hybrid and userID-based projects: project_types.with_project_type)
+    list_members: Mapping[int, list[str]]
     metadata: dict[str, dict[str, dict[str, object]]]  # table -> key -> full record incl. value
     templates: dict[tuple[str, str], list[dict[str, object]]]  # (templateType, messageMedium) -> records
     exports: dict[str, list[dict[str, object]]]  # canonical dataTypeName -> rows (served order)
     seed: int = 7
     extra: dict[str, object] = field(default_factory=dict)
     project_type: str = "email_based"  # project_types.py reshapes the data for the other two
+    list_members_default: Mapping[int, list[str]] = field(
+        default_factory=dict
+    )  # getUsers without preferUserId
 
 
 def _campaigns(seed: int) -> list[dict[str, object]]:
@@ -320,7 +332,10 @@ def _members(seed: int, emails: list[str]) -> dict[int, list[str]]:
     newsletter = rng.sample(emails, 150)
     vip = rng.sample(newsletter[:100], 30) + rng.sample(emails, 12)  # VIPs are mostly newsletter readers too
     active = rng.sample(emails, 90)
-    suppressed = rng.sample(emails, 10) + [f"bounced{i}@example.org" for i in range(15)]
+    suppressed = rng.sample(emails, 10)  # a suppression list is a static list of users like any other
+    internal = rng.sample(emails, 4)
+    opened = rng.sample(emails, 40)
+    scheduled = rng.sample(emails, 25)
     lines = list(dict.fromkeys(newsletter))
     # getUsers bodies may contain blank lines; this list has some in the middle and ends with one.
     for position in (17, 60, 61, 120):
@@ -332,18 +347,18 @@ def _members(seed: int, emails: list[str]) -> dict[int, list[str]]:
         3301124: [],
         3301150: active,
         3301199: suppressed,
+        3301177: internal,
+        3301151: opened,
+        3301188: scheduled,
     }
 
 
 def build_dataset(seed: int = 7) -> Dataset:
     people = build_people(seed)
-    members = _members(seed, [p.email for p in people])
-    memberships: dict[str, list[int]] = {}
-    for list_id, lines in members.items():
-        if list_id != 3301199:  # suppression lists do not show up in a profile's emailListIds
-            for email in lines:
-                if email and list_id not in memberships.setdefault(email, []):
-                    memberships[email].append(list_id)
+    emails = [p.email for p in people]
+    members = _members(seed, emails)
+    memberships = profile_lists(LISTS, members)
+    add_deleted_list(memberships, random.Random(f"{seed}:deleted-list").sample(emails, 6))
     campaigns = _campaigns(seed)
     metadata = _metadata(seed)
     exports = build_events(seed, people, campaigns)

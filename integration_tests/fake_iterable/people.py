@@ -210,7 +210,11 @@ def build_users(
             "signupDate": export_ts(signup),
             "signupSource": rng.choice(["Import", "ListAPI", "API", "API", "WebForm"]),
             "profileUpdatedAt": export_ts(profile_updated),
-            "emailListIds": memberships.get(person.email, []),
+        }
+        # The field is optional: absent on some profiles never put on a list, [] on the others.
+        if person.email in memberships or index % 9 != 4:
+            user["emailListIds"] = memberships.get(person.email, [])
+        user |= {
             "unsubscribedChannelIds": rng.choice([[], [], [], [41001], [41003, 41004]]),
             "unsubscribedMessageTypeIds": rng.choice([[], [], [52010]]),
             "itblInternal.emailDomain": domain,

@@ -8,8 +8,9 @@ Used by Iterable"; ../shared/iterable-api-more.md section 4):
 - userID-based: every user has a ``userId``, and some have no email; hybrid: a user has an email, a
   userId or both, and some have only the userId;
 - the events of a user without an email carry ``userId`` and ``itblUserId`` instead (events without
-  ``email``: INFERRED from a peer's fix for them, section 4).
-The list members getUsers answers are left as they are.
+  ``email``: INFERRED from a peer's fix for them, section 4);
+- userID-based: two users share one email (email is not unique there);
+- getUsers answers each member's userId when asked to prefer it, else the email (``membership.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import random
 from typing import Any
 
 from .data import Dataset
+from .membership import answer_as_project_type
 
 PROJECT_TYPES = ("email_based", "hybrid", "userid_based")
 # Users left without an email, per project type.
@@ -38,6 +40,7 @@ def with_project_type(dataset: Dataset, project_type: str) -> Dataset:
         return dataset
     rng = random.Random(f"{dataset.seed}:project-type:{project_type}")
     identities: dict[str, dict[str, Any]] = {}  # email -> what the user's events carry instead
+    by_email: dict[str, dict[str, Any]] = {}  # the seeded email (getUsers' lines) -> the profile
     users: list[dict[str, object]] = []
     for index, user in enumerate(dataset.exports["user"]):
         user = dict(user)
@@ -54,8 +57,13 @@ def with_project_type(dataset: Dataset, project_type: str) -> Dataset:
                 user.pop("itblInternal.emailDomain", None)
                 identity["email"] = None  # the events lose it too
         identities[email] = identity
+        by_email[email] = user
         users.append(user)
+    if project_type == "userid_based":
+        listed = [u for u in users if u.get("email") and u.get("userListIds")]
+        listed[1]["email"] = listed[0]["email"]  # two users, one email
     dataset.exports["user"] = users
+    answer_as_project_type(dataset, by_email)
     for data_type, rows in dataset.exports.items():
         if data_type != "user":
             dataset.exports[data_type] = [_event(row, identities) for row in rows]

@@ -3,7 +3,7 @@
 The seeded dataset holds six months of 2024. A sync benchmark reads "the last 90 days" or "the last 12
 months" up to now, so ``recent_exports`` lays the seeded rows (their shapes and density) end to end
 over the months before ``now``, shifting only their timestamps; ``more_lists`` adds lists whose members
-are the seeded people. Both are deterministic for a given ``now`` (second precision).
+are the seeded people (and whose ids their profiles carry). Both are deterministic for a given ``now`` (second precision).
 """
 
 from __future__ import annotations
@@ -11,10 +11,14 @@ from __future__ import annotations
 import calendar
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .membership import add_lists
 from .people import RANGE_END, RANGE_START
 from .timefmt import export_ts, parse_datetime
+
+if TYPE_CHECKING:
+    from .data import Dataset
 
 SEED_SPAN = RANGE_END - RANGE_START  # seconds covered by the seeded rows
 MONTH = 30 * 86_400
@@ -58,14 +62,14 @@ def recent_exports(
     return out
 
 
-def more_lists(
-    lists: list[dict[str, Any]], members: dict[int, list[str]], count: int, seed: int
-) -> tuple[list[dict[str, Any]], dict[int, list[str]]]:
-    """``count`` extra lists of 20-200 members each, drawn from the people already on lists."""
+def more_lists(dataset: Dataset, count: int, seed: int) -> None:
+    """``count`` extra Standard lists of 20-200 members each, drawn from the people already on lists, and
+    carried by their members' profiles as every static list is (in place)."""
     rng = random.Random(f"{seed}:more-lists")
-    people = sorted({m for lines in members.values() for m in lines if m})
+    people = sorted({m for lines in dataset.list_members.values() for m in lines if m})
     created = calendar.timegm((2023, 1, 1, 0, 0, 0, 0, 0, 0)) * 1000
-    lists, members = list(lists), dict(members)
+    lists, members = list(dataset.lists), dict(dataset.list_members)
+    added: dict[int, list[str]] = {}
     for n in range(count):
         list_id = 3_400_000 + n
         lists.append(
@@ -76,8 +80,9 @@ def more_lists(
                 "listType": "Standard",
             }
         )
-        members[list_id] = rng.sample(people, min(len(people), rng.randint(20, 200)))
-    return lists, members
+        members[list_id] = added[list_id] = rng.sample(people, min(len(people), rng.randint(20, 200)))
+    dataset.lists, dataset.list_members = lists, members
+    add_lists(dataset.exports["user"], added)
 
 
 def now_seconds() -> float:

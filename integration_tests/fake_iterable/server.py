@@ -225,8 +225,11 @@ class FakeIterable:
         recent_months: int = 0,
         extra_lists: int = 0,
         project_type: str = "email_based",
+        scaled_lists: tuple[int, int, int] | None = None,
     ) -> None:
-        """``job_*`` arguments left None come from the FAKE_ITERABLE_JOB_* variables, then the defaults
+        """``project_type``: list_users' data as a hybrid or userID-based project has it
+        (membership.py); ``scaled_lists``: (users, lists, dynamic lists) generated for the list_users
+        benchmark (scaled_lists.py). ``job_*`` arguments left None come from the FAKE_ITERABLE_JOB_* variables, then the defaults
         (jobs.py); the two rate limits from ITERABLE_EXPORT_JOB_REQUESTS_PER_SECOND and
         ITERABLE_EXPORT_JOB_DELETES_PER_SECOND (default 1; 0 disables)."""
         settings = JobSettings.resolve(
@@ -254,6 +257,7 @@ class FakeIterable:
             recent_months=recent_months,
             extra_lists=extra_lists,
             project_type=project_type,
+            scaled_lists=scaled_lists,
         )
         self._address = (host, port)
         self._verbose = verbose

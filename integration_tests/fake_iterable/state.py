@@ -17,6 +17,7 @@ from .faults import FaultBook
 from .jobs import JobBook, JobSettings
 from .project_types import with_project_type
 from .scale import more_lists, now_seconds, recent_exports
+from .scaled_lists import ScaledLists
 from .storage import StorageStats, UrlSigner
 from .timefmt import parse_datetime
 
@@ -212,6 +213,7 @@ class ServerState:
         recent_months: int = 0,
         extra_lists: int = 0,
         project_type: str = "email_based",
+        scaled_lists: tuple[int, int, int] | None = None,
     ) -> None:
         self.api_keys = set(api_keys or [DEFAULT_KEY])
         self.readonly_keys = set(readonly_keys or [])
@@ -242,9 +244,11 @@ class ServerState:
         if recent_months > 0:  # benchmarks: the seeded events moved into the last N months
             self.dataset.exports = recent_exports(self.dataset.exports, recent_months, now_seconds())
         if extra_lists > 0:
-            self.dataset.lists, self.dataset.list_members = more_lists(
-                self.dataset.lists, self.dataset.list_members, extra_lists, seed
-            )
+            more_lists(self.dataset, extra_lists, seed)
+        # Benchmarks: (users, lists, dynamic lists) generated in place of the seeded users and lists.
+        self.scaled = ScaledLists(*scaled_lists, seed=seed) if scaled_lists else None
+        if self.scaled is not None:
+            self.dataset.lists, self.dataset.list_members = self.scaled.lists, self.scaled.members
         self.bench = BenchEmailSend(bench_rows, seed) if bench_rows > 0 else None
         self.type_names = {name.lower(): name for name in (*EXPORT_TYPES, *OTHER_TYPES)}
         self.exports = {name: encode_rows(name, rows) for name, rows in self.dataset.exports.items()}
@@ -272,6 +276,8 @@ class ServerState:
         lo = float("-inf") if start is None else start
         hi = float("inf") if end is None else end
         extra = [line for stamp, line in added if lo <= stamp < hi]
+        if self.scaled is not None and data_type == "user":
+            return self.scaled.users_window(start, end)
         if self.bench is not None:
             if data_type != "emailSend":
                 return len(extra), iter([extra] if extra else [])

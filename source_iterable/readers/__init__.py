@@ -76,7 +76,7 @@ def build_runs(
         elif spec.kind is Kind.PAGED_RESOURCE:
             runs.append(PagedResourceRun(spec, ctx, item.incremental, bookmark))
         elif spec.kind is Kind.LIST_MEMBERS:
-            runs.append(ListMembersRun(spec, ctx))
+            runs.append(ListMembersRun(spec, ctx, jobs))
         elif spec.kind is Kind.METADATA:
             runs.append(MetadataRun(spec, ctx))
         elif spec.kind is Kind.CAMPAIGN_METRICS:

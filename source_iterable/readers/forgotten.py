@@ -98,7 +98,7 @@ class ForgottenUsersRun(StreamRun):
         records, skipped = forgotten_records(found)
         if skipped:
             LOGGER.warning(f"{describe(self.name)}: {skipped} entries that are not hashes (not text) skipped")
-        lines = self.ctx.shaper(self.spec).lines(records)
+        lines = self.ctx.shaper(self.spec).held_lines(records)
         return Fetched(Batch(lines), rows=len(lines))
 
     def final_state(self) -> Mapping[str, Any]:

@@ -70,7 +70,7 @@ class JsonResourceRun(StreamRun):
         payload = self.ctx.client.get_json(self.spec.path, what=what)
         key = self.spec.data_key or ""
         rows = items_of(unwrapped(payload, key), key, f"{what}: GET {self.spec.path}")
-        return Fetched(Batch(self.ctx.shaper(self.spec).lines(rows)), rows=len(rows))
+        return Fetched(Batch(self.ctx.shaper(self.spec).held_lines(rows)), rows=len(rows))
 
     def final_state(self) -> Mapping[str, Any]:
         return NO_CURSOR
@@ -127,7 +127,7 @@ class PagedResourceRun(StreamRun):
                 kept.append(item)
             unit.progress.add(0, len(kept) - unit.progress.rows)
         self.newest_ms = newest
-        return Fetched(Batch(self.ctx.shaper(self.spec).lines(kept)), rows=len(kept))
+        return Fetched(Batch(self.ctx.shaper(self.spec).held_lines(kept)), rows=len(kept))
 
     def _pages(self, params: Mapping[str, str]) -> Iterable[Row]:
         data_key = self.spec.data_key or ""
@@ -229,7 +229,7 @@ class MetadataRun(StreamRun):
             record.setdefault("table", table)
             records.append(record)
             unit.progress.add(0, 1)
-        return Fetched(Batch(self.ctx.shaper(self.spec).lines(records)), rows=len(records))
+        return Fetched(Batch(self.ctx.shaper(self.spec).held_lines(records)), rows=len(records))
 
     def final_state(self) -> Mapping[str, Any]:
         return NO_CURSOR

@@ -85,7 +85,7 @@ class MetricsRun(StreamRun):
         assert parsed is not None
         if parsed.unparsed_cells or parsed.skipped_rows or parsed.ignored_columns:
             LOGGER.warning(f"{what}: {parsed.summary()}")
-        lines = self.ctx.shaper(self.spec).lines(parsed.records)
+        lines = self.ctx.shaper(self.spec).held_lines(parsed.records)
         return Fetched(Batch(lines), rows=len(lines))
 
     def final_state(self) -> Mapping[str, Any]:
