@@ -76,10 +76,12 @@ def run_read(
     prefix: list[str] | None = None,
     replace: bool = False,
     keep: Path | None = None,
+    state: Any = None,
 ) -> ReadResult:
     """Run ``source-iterable read`` with stdout into a counting sink; peak RSS from wait4's rusage.
     ``prefix`` goes before the console script (a profiler), or replaces it when ``replace``; ``keep``
-    also writes stdout to that file (to compare the records of two runs)."""
+    also writes stdout to that file (to compare the records of two runs); ``state`` is passed with
+    ``--state``."""
     with tempfile.TemporaryDirectory() as folder:
         config_path = Path(folder) / "config.json"
         catalog_path = Path(folder) / "catalog.json"
@@ -94,6 +96,10 @@ def run_read(
             "--catalog",
             str(catalog_path),
         ]
+        if state is not None:
+            state_path = Path(folder) / "state.json"
+            state_path.write_text(json.dumps(state))
+            command += ["--state", str(state_path)]
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.PIPE, env={**os.environ, **env}, bufsize=0)
         assert process.stdout is not None

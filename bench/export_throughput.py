@@ -4,6 +4,9 @@ Airbyte's connector 1.0.1 reading the same fake window in the same run.
     .venv/bin/python bench/export_throughput.py --rows 1000000            # ours, then the peer
     .venv/bin/python bench/export_throughput.py --rows 1000000 --no-peer  # ours only
     .venv/bin/python bench/export_throughput.py --rows 200000 --profile   # where our per-row time goes
+    .venv/bin/python bench/export_throughput.py --rows 1000000 --no-peer --before /tmp/before --repeat 5
+        # an older checkout (git archive <commit> source_iterable | tar -x -C /tmp/before) and this one,
+        # alternately on the same fake window: rows/s of each, median and spread
 
 Prints rows/s of both, the ratio, peak RSS (from wait4), our peak temporary disk, requests and 429s.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import pstats
 import re
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -62,15 +66,19 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--profile", action="store_true", help="run the connector under cProfile")
     parser.add_argument("--no-peer", action="store_true", help="skip Airbyte's connector")
+    parser.add_argument("--before", type=Path, help="also run the connector of this checkout, alternately")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each connector (with --before)")
     args = parser.parse_args()
+    if args.before:
+        return before_and_after(args.rows, args.before, args.repeat)
 
     env = {"ITERABLE_EXPORT_REQUESTS_PER_MINUTE": PACE}
     with fake_server("--bench-rows", str(args.rows), env=env) as base_url:
-        # One window covering the rows' day: a single export request, data.json path.
+        # The first window holds the rows' day, then two empty ones to now: data.json path.
         config = {
             "api_key": BENCH_KEY,
             "start_date": "2024-01-01",
-            "window_in_days": 36500,
+            "window_in_days": 365,  # the form allows at most 365: one window holds the rows' day
             "base_url": base_url,
             "export_lag_minutes": 0,
             "export_api": "sync",
@@ -118,6 +126,47 @@ def main() -> int:
         summarise_profile(profile_path, max(1, ours.records))
     if not ok:
         print(ours.tail.decode(errors="replace"), file=sys.stderr)
+    return 0 if ok else 1
+
+
+def before_and_after(rows: int, before: Path, repeat: int) -> int:
+    """The same window read by an older checkout and by this one, alternately, ``repeat`` times each."""
+    env = {"ITERABLE_EXPORT_REQUESTS_PER_MINUTE": PACE}
+    code = f"import sys; sys.path.insert(0, {str(before)!r}); from source_iterable.run import run; run()"
+    rates: dict[str, list[float]] = {"before": [], "after": []}
+    cpu: dict[str, list[float]] = {"before": [], "after": []}  # us a row: less sensitive to other load
+    ok = True
+    with fake_server("--bench-rows", str(rows), env=env) as base_url:
+        config = {
+            "api_key": BENCH_KEY,
+            "start_date": "2024-01-01",
+            "window_in_days": 365,  # the form allows at most 365: one window holds the rows' day
+            "base_url": base_url,
+            "export_lag_minutes": 0,
+            "export_api": "sync",
+        }
+        catalog = catalog_for(["email_send"], {"email_send": "createdAt"})
+        for _ in range(repeat):
+            for name, prefix in (("before", [sys.executable, "-c", code]), ("after", [])):
+                result = run_read(
+                    config,
+                    catalog,
+                    {**env, "PYTHONPATH": str(before) if prefix else ""},
+                    prefix,
+                    replace=bool(prefix),
+                )
+                ok = ok and result.returncode == 0 and result.records == rows
+                rates[name].append(result.records / result.seconds)
+                cpu[name].append(result.cpu_seconds / max(1, result.records) * 1e6)
+    for name, found in rates.items():
+        print(
+            f"{name:6s} {statistics.median(found):,.0f} rows/s median (min {min(found):,.0f}, max {max(found):,.0f}, "
+            f"n={len(found)}); CPU {statistics.median(cpu[name]):.2f} us/row median "
+            f"(min {min(cpu[name]):.2f}, max {max(cpu[name]):.2f}) {'(' + str(before) + ')' if name == 'before' else '(this checkout)'}"
+        )
+    change = statistics.median(rates["after"]) / statistics.median(rates["before"]) - 1
+    cpu_change = statistics.median(cpu["after"]) / statistics.median(cpu["before"]) - 1
+    print(f"after / before: rows/s {change:+.1%} (target: within -10%), CPU a row {cpu_change:+.1%}")
     return 0 if ok else 1
 
 

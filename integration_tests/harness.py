@@ -186,7 +186,12 @@ class Connector:
 def kill(process: subprocess.Popen[str], already_read: str = "") -> Run:
     """SIGKILL the process; its output is what was read before plus whatever was still in the pipe."""
     process.send_signal(signal.SIGKILL)
-    rest, stderr = process.communicate(timeout=30)
+    # Through the file objects the caller read lines from: in text mode they read ahead in chunks, and
+    # what they hold is output too (communicate() reads the raw pipes and would lose it, a few KB of
+    # records from the middle of the output, once in a few runs).
+    rest = process.stdout.read() if process.stdout is not None else ""
+    stderr = process.stderr.read() if process.stderr is not None else ""
+    process.wait(timeout=30)
     stdout = already_read + rest
     # A line cut by the kill is not a message the platform would have read either.
     complete = stdout if stdout.endswith("\n") else stdout[: stdout.rfind("\n") + 1]

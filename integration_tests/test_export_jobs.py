@@ -313,3 +313,38 @@ def test_a_sigterm_stops_the_sync_and_cancels_every_job_it_was_running(
     assert any("SIGTERM" in trace["error"]["message"] for trace in run.traces())
     started = [job for job in server.jobs()]
     assert started and all(job["deleted_by"] is not None for job in started), started
+
+
+def test_windows_grow_the_same_whether_iterable_cuts_exports_into_small_files_or_not(
+    server: FakeIterable, discovered: list[dict[str, Any]], spool_connector: Connector
+) -> None:
+    # given the same backfill through export jobs, once with files of up to 10 MB and once of 1 KB, one
+    # job at a time (so each window is planned once the one before it is read, whatever the timing)
+    jobs: dict[int, list[dict[str, Any]]] = {}
+    for file_bytes in (10_000_000, 1024):
+        server.reset()
+        requests.post(
+            server.base_url + "/_control/jobs/settings", json={"file_bytes": file_bytes}, timeout=10
+        ).raise_for_status()
+        started = datetime.now(UTC)
+        run = read(
+            spool_connector,
+            server,
+            discovered,
+            ["email_open"],
+            export_api="async",
+            max_concurrent_export_jobs=1,
+        )
+        assert run.returncode == 0, run.all_output[-3000:]
+        assert canonical(run.records("email_open")) == canonical(
+            expected_records(server.dataset, "email_open", end=started)
+        )
+        jobs[file_bytes] = server.jobs()
+    # then small files did cut the exports, and the windows (so the jobs) are the same: each starts
+    # where it did with large files (the last one ends at each sync's own "now")
+    assert max(len(job["files"]) for job in jobs[1024]) > 3
+    assert max(len(job["files"]) for job in jobs[10_000_000]) == 1
+    starts = {
+        size: sorted((j["dataTypeName"], j["startDateTime"]) for j in found) for size, found in jobs.items()
+    }
+    assert starts[1024] == starts[10_000_000]

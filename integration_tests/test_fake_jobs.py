@@ -671,3 +671,26 @@ def test_the_cli_passes_the_job_flags_through() -> None:
         assert requests.get(jobs_url, headers={"Api-Key": KEY}, timeout=10).status_code == 200
         storage = requests.get(base_url + "/_control/storage", timeout=10).json()["base_url"]
         assert storage.startswith("http://127.0.0.1:") and storage != base_url
+
+
+def test_a_slow_start_answer_comes_after_the_job_exists(server: FakeIterable) -> None:
+    # Given a start call that takes 0.5 s to answer once its job is created
+    requests.post(
+        server.base_url + "/_control/jobs/settings", json={"start_answer_seconds": 0.5}, timeout=10
+    ).raise_for_status()
+    asked = time.time()
+    job_id = start_id(server, dataTypeName="emailSend", **JAN)
+    answered = time.time()
+    # Then the answer took that long, and the job was listed (scheduled) before it came
+    scheduled = control_job(server, job_id)["created"]
+    assert answered - asked >= 0.5
+    assert scheduled < answered - 0.4
+
+
+def test_a_job_can_be_backdated_as_another_client_s_older_export(server: FakeIterable) -> None:
+    job_id = start_id(server, dataTypeName="emailSend", **JAN)
+    before = control_job(server, job_id)["created"]
+    server.state.jobs.backdate(job_id, 60)
+    assert control_job(server, job_id)["created"] == pytest.approx(before - 60)
+    listed = {job["id"]: job for job in list_jobs(server).json()["jobs"]}
+    assert listed[job_id]["scheduledStartTime"] < time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(before - 59))

@@ -1,7 +1,8 @@
 """Incoming state: the ``--state`` file's per-stream dicts, and each stream's bookmark as a datetime.
 
-State is one dict per stream, ``{<cursor field>: <RFC 3339 UTC>}`` (export streams may add the export
-jobs they had running, see ``readers.jobs``). It is parsed when it arrives and compared as a datetime;
+State is one dict per stream, ``{<cursor field>: <RFC 3339 UTC>}``. Export streams may add the digests of
+the rows delivered behind the bookmark (``lookback``, read by ``lookback.digests``) and the export jobs
+and job intents they had under way (``jobs``, ``intents``, read by ``readers.job_states``). It is parsed when it arrives and compared as a datetime;
 a state we cannot parse stops that stream with a message naming the stream and the value, rather
 than silently starting over.
 """

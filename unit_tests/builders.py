@@ -28,7 +28,7 @@ from source_iterable.api.limiter import Limiter, Waiter
 from source_iterable.config import IterableConfig, parse_config
 from source_iterable.engine.output import Output
 from source_iterable.engine.sync import ReadAhead, Sync
-from source_iterable.engine.units import StreamRun, Unit, Verdict
+from source_iterable.engine.units import Handshake, StreamRun, Unit, Verdict
 from source_iterable.readers import lane_widths
 from source_iterable.readers.context import JobsAccess, SyncContext
 
@@ -236,6 +236,22 @@ def open_files_in(directory: Path) -> list[str]:
 
 
 # ------------------------------------------------------------------ driving stream runs
+
+
+class Notices(list[Any]):
+    """A unit's ``notify`` in a test without the engine: every notice in order (a handshake's payload),
+    each handshake settled at once with ``accept``, as the main thread would after printing its STATE."""
+
+    def __init__(self, accept: bool = True) -> None:
+        super().__init__()
+        self.accept = accept
+
+    def __call__(self, notice: Any) -> None:
+        if isinstance(notice, Handshake):
+            self.append(notice.notice)
+            notice.settle(self.accept)
+        else:
+            self.append(notice)
 
 
 def lines_of(blocks: Iterable[list[bytes]]) -> list[dict[str, Any]]:

@@ -909,3 +909,68 @@ def test_a_bad_knob_is_a_config_error_naming_it(monkeypatch: pytest.MonkeyPatch,
 def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
     settings = HttpSettings(backoff_base=2.0, backoff_cap=10.0)
     assert [settings.backoff(n) for n in range(1, 6)] == [2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+# ------------------------------------------------------------------ a hook before each attempt is sent
+
+START_PATH = "/api/export/start"
+JOBS_BUDGET = "export jobs"
+
+
+def test_before_send_runs_once_per_attempt_after_the_slot_is_taken_and_before_the_request(
+    api: requests_mock.Mocker, clock: FakeClock
+) -> None:
+    # given a start call answered 500 once, then 200
+    calls: list[tuple[int, int]] = []
+    api.post(BASE_URL + START_PATH, [error(500, GENERIC_ERROR_BODY), {"json": {"jobId": 1}}])
+    http = client_for(clock)
+    limiter = http.limiter(JOBS_BUDGET)
+
+    def hook() -> None:
+        calls.append((limiter.requests, len(api.request_history)))
+
+    # when it is made with a hook
+    http.request(START_PATH, None, read_json, what="x", method="POST", json={}, before_send=hook)
+    # then the hook ran before each attempt, each time with that attempt's slot taken and nothing sent yet
+    assert calls == [(1, 0), (2, 1)]
+
+
+def test_a_hook_that_aborts_sends_nothing_and_gives_the_slot_back(
+    api: requests_mock.Mocker, clock: FakeClock
+) -> None:
+    api.post(BASE_URL + START_PATH, json={"jobId": 1})
+    http = client_for(clock)
+
+    def refuse() -> None:
+        raise Aborted()
+
+    with pytest.raises(Aborted):
+        http.request(START_PATH, None, read_json, what="x", method="POST", json={}, before_send=refuse)
+    assert api.call_count == 0
+    # the budget is free for the next request at once
+    assert http.request(START_PATH, None, read_json, what="x", method="POST", json={}) == {"jobId": 1}
+
+
+def test_a_hook_that_waited_past_the_margin_takes_a_fresh_slot_before_sending(
+    api: requests_mock.Mocker, clock: FakeClock
+) -> None:
+    # given a budget of 1 a minute (a margin of 1 s) and three start calls, the second one's hook taking
+    # 2 s (the main thread printing its intent) after its slot was taken
+    seen: list[float] = []
+
+    def answer(request: Any, context: Any) -> dict[str, int]:
+        seen.append(clock.now)
+        return {"jobId": 1}
+
+    def printing() -> None:
+        clock.sleep(2.0)
+
+    api.post(BASE_URL + START_PATH, json=answer)
+    http = client_for(clock, rates={JOBS_BUDGET: 1.0})
+    for hook in (None, printing, None):
+        http.request(START_PATH, None, read_json, what="x", method="POST", json={}, before_send=hook)
+
+    # then each call reaches Iterable at least a window after the one before: the late one did not
+    # bring the next one within Iterable's window of it
+    window = http.limiter(JOBS_BUDGET).window
+    assert [b - a >= window for a, b in pairwise(seen)] == [True, True]

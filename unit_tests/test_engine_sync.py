@@ -368,3 +368,77 @@ def test_logging_goes_through_the_output_as_log_messages_until_undone() -> None:
         {"level": "ERROR", "message": "pool full"},
     ]
     assert (logger.handlers, logger.level, logger.propagate) == before
+
+
+# ------------------------------------------------------------------ handshakes: a worker waits for its STATE
+
+
+class Announcing(StreamRun):
+    """Units that hand the main thread a handshake before going on (as an export job's intent does), and
+    record what the output held at the moment they were let go."""
+
+    def __init__(self, name: str, units: int, out: io.BytesIO, fail_first: bool = False) -> None:
+        super().__init__(name)
+        self.out = out
+        self.seen_when_let_go: list[int] = []
+        self.answers: list[bool] = []
+        self.fail_first = fail_first
+        self.first_failed = threading.Event()
+        for index in range(units):
+            self.queue(Unit(name, EXPORT, f"unit {index}", self._fetch, {"upTo": index}))
+
+    def _fetch(self, unit: Unit) -> Fetched:
+        if self.fail_first and unit.index == 0:
+            self.first_failed.set()
+            raise ConnectorError("unit 0 failed", FailureType.transient_error)
+        if self.fail_first:
+            assert self.first_failed.wait(5)
+            threading.Event().wait(0.2)  # the main thread has judged unit 0 by now
+        accepted = unit.handshake({"announce": unit.index}, abort=None)
+        self.answers.append(accepted)
+        if accepted:
+            self.seen_when_let_go.append(self.out.getvalue().count(f'"announced":{unit.index}'.encode()))
+        return Fetched(Batch([orjson.dumps({"unit": unit.index})]), rows=1)
+
+    def noticed(self, unit: Unit, notice: Any) -> Mapping[str, Any] | None:
+        return {"upTo": -1, "announced": notice["announce"]}
+
+    def plan(self) -> Plan:
+        return Plan("announcing", {})
+
+
+def test_a_worker_goes_on_only_once_its_notice_s_state_is_printed() -> None:
+    # given a stream whose units each announce themselves and wait
+    out = io.BytesIO()
+    run = Announcing("s", 3, out)
+    sync = Sync([run], {EXPORT: 4}, Output(out), threading.Event(), ReadAhead())
+    # when the sync runs
+    assert sync.run()
+    # then every unit was let go after the STATE naming it had been written out
+    assert sorted(run.answers) == [True, True, True]
+    assert run.seen_when_let_go == [1, 1, 1]
+
+
+def test_a_unit_past_its_stream_s_failure_is_told_no_and_nothing_is_recorded() -> None:
+    # given a stream whose first unit fails and whose second announces itself afterwards
+    out = io.BytesIO()
+    run = Announcing("s", 2, out, fail_first=True)
+    sync = Sync([run], {EXPORT: 4}, Output(out), threading.Event(), ReadAhead())
+    # when the sync runs
+    assert not sync.run()
+    # then the second unit was told no (once it got that far), and no STATE announced it
+    wait_until(lambda: run.answers)
+    assert run.answers == [False]
+    assert b'"announced"' not in out.getvalue()
+
+
+def test_a_handshake_gives_up_when_the_sync_stops() -> None:
+    abort = threading.Event()
+    unit = Unit("s", EXPORT, "unit", lambda u: Fetched(Batch()))
+    unit.notify = lambda notice: abort.set()  # nobody settles it: the sync stops instead
+    assert unit.handshake("intent", abort) is False
+
+
+def test_a_unit_fetched_outside_the_engine_is_never_held_by_a_handshake() -> None:
+    unit = Unit("s", EXPORT, "unit", lambda u: Fetched(Batch()))
+    assert unit.handshake("intent", None) is True

@@ -26,7 +26,8 @@ from source_iterable.engine.lanes import EXPORT, JOBS
 from source_iterable.engine.units import EMPTY, Fetched, Unit
 from source_iterable.readers import Selected, build_runs
 from source_iterable.readers.context import SyncContext
-from source_iterable.readers.exports import ATTEMPTS_BEFORE_SPLIT, ExportRun, uses_jobs
+from source_iterable.readers.data_json import ATTEMPTS_BEFORE_SPLIT
+from source_iterable.readers.exports import ExportRun, uses_jobs
 from source_iterable.readers.job_states import JobStarted
 from source_iterable.readers.jobs import JobRunner
 from source_iterable.windows import LARGE_BYTES, LARGE_ROWS, SMALL_ROWS, Window
@@ -162,6 +163,13 @@ def read_window(run: ExportRun, window: Window) -> list[dict[str, Any]]:
         fetched.batch.close()
 
 
+def tail_state(end: str, **digests: str) -> dict[str, Any]:
+    """The STATE after a window ending at ``end`` (lookback 60 minutes): its bookmark, and the digests of
+    the rows it delivered in the hour before it (none unless given, by minute)."""
+    since = datetime.fromisoformat(end.replace("Z", "+00:00")) - timedelta(hours=1)
+    return {"createdAt": end, "lookback": {"from": f"{since:%Y-%m-%dT%H:%M:%SZ}", "digests": digests}}
+
+
 def windows_of(units: Iterable[Unit]) -> list[str]:
     return [unit.label.removeprefix("window ") for unit in units]
 
@@ -219,7 +227,7 @@ class ExportServer:
 class NoJobs:
     """A stand-in job runner: its presence lets a run plan job units; none is fetched here."""
 
-    def fetch(self, run: ExportRun, window: Window, reused: int | None, unit: Unit) -> Fetched:
+    def read(self, target: Any, query: Any, unit: Unit, reused: int | None = None) -> Fetched:
         raise AssertionError("no job is fetched in this test")
 
 
@@ -714,8 +722,8 @@ def test_each_window_s_state_follows_its_records_whatever_order_the_downloads_en
         "COMPLETE",
     ]
     assert states_of(found, "email_send") == [
-        {"createdAt": "2024-03-07T00:00:00Z"},
-        {"createdAt": "2024-03-08T00:00:00Z"},
+        tail_state("2024-03-07T00:00:00Z"),
+        tail_state("2024-03-08T00:00:00Z"),
     ]
     counts = [m["state"]["sourceStats"]["recordCount"] for m in found if m["type"] == "STATE"]
     assert counts == [3.0, 1.0]
@@ -731,8 +739,8 @@ def test_an_empty_window_still_moves_the_state(api: requests_mock.Mocker, clock:
 
     assert ok
     assert states_of(found, "email_send") == [
-        {"createdAt": "2024-03-07T00:00:00Z"},
-        {"createdAt": "2024-03-08T00:00:00Z"},
+        tail_state("2024-03-07T00:00:00Z"),
+        tail_state("2024-03-08T00:00:00Z"),
     ]
     assert "RUNNING" not in kinds_of(found, "email_send")
 
@@ -754,7 +762,7 @@ def test_a_failed_window_leaves_the_bookmark_at_the_last_printed_window(
 
     # then the first day is printed with its state, the stream ends incomplete naming the window
     assert not ok
-    assert states_of(found, "email_send") == [{"createdAt": "2024-03-07T00:00:00Z"}]
+    assert states_of(found, "email_send") == [tail_state("2024-03-07T00:00:00Z")]
     assert kinds_of(found, "email_send")[-1] == "INCOMPLETE"
     [trace] = error_traces(found)
     assert trace["stream_descriptor"] == {"name": "email_send"}
@@ -772,7 +780,7 @@ def test_an_export_job_is_in_the_state_from_its_start_until_its_window_is_printe
     ctx = context(
         clock, config(start_date="2024-03-06", export_api="async"), started=utc(2024, 3, 7), threaded=True
     )
-    runner = JobRunner(ctx, sleep=clock.sleep, clock=clock)
+    runner = JobRunner(ctx, sleep=clock.sleep, clock=clock, wall=lambda: utc(2024, 3, 7, 0, 0, 5))
     run = export_run(ctx, jobs=runner)
     api.post(BASE_URL + "/api/export/start", json={"jobId": 3562})
     listing = {"jobState": "completed", "files": [{"file": "f-1.json", "url": f"{STORAGE}/f-1.json"}]}
@@ -782,14 +790,27 @@ def test_an_export_job_is_in_the_state_from_its_start_until_its_window_is_printe
     # when the engine reads it
     ok, found = run_engine([run], ctx)
 
-    # then a STATE naming the job comes at once, without moving the bookmark, and the window's STATE drops it
+    # then a STATE naming the job's intent comes before the start call, one naming the job as soon as it
+    # answered, neither moving the bookmark, and the window's STATE drops both
     assert ok
-    job = {"id": 3562, "start": "2024-03-06T00:00:00Z", "end": "2024-03-07T00:00:00Z"}
+    window = {"start": "2024-03-06T00:00:00Z", "end": "2024-03-07T00:00:00Z"}
+    intent = {"dataTypeName": "emailSend", "at": "2024-03-07T00:00:05Z", **window}
     assert states_of(found, "email_send") == [
-        {"createdAt": "2024-03-06T00:00:00Z", "jobs": [job]},
-        {"createdAt": "2024-03-07T00:00:00Z"},
+        {"createdAt": "2024-03-06T00:00:00Z", "intents": [intent]},
+        {"createdAt": "2024-03-06T00:00:00Z", "jobs": [{"id": 3562, **window}]},
+        tail_state("2024-03-07T00:00:00Z"),
     ]
-    assert kinds_of(found, "email_send") == ["STARTED", "STATE", "RUNNING", "RECORD", "STATE", "COMPLETE"]
+    assert kinds_of(found, "email_send") == [
+        "STARTED",
+        "STATE",
+        "STATE",
+        "RUNNING",
+        "RECORD",
+        "STATE",
+        "COMPLETE",
+    ]
+    start = next(r for r in api.request_history if r.method == "POST")
+    assert start is api.request_history[0]  # nothing was asked before the intent was printed
 
 
 # ------------------------------------------------------------------ checkpoints and the jobs in state

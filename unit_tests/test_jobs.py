@@ -17,6 +17,7 @@ from source_iterable.readers.exports import ExportRun
 from source_iterable.readers.job_states import (
     FIRST_POLL_SECONDS,
     MAX_POLL_SECONDS,
+    JobIntent,
     JobStarted,
     JobState,
     files_page,
@@ -27,7 +28,7 @@ from source_iterable.readers.job_states import (
 from source_iterable.readers.jobs import JobRunner
 from source_iterable.windows import Window
 
-from .builders import API_KEY, BASE_URL, STORAGE, FakeClock, context, event, ndjson, utc
+from .builders import API_KEY, BASE_URL, NOW, STORAGE, FakeClock, Notices, context, event, ndjson, utc
 
 WINDOW = Window(utc(2024, 1, 1), utc(2024, 1, 31))
 START = BASE_URL + "/api/export/start"
@@ -44,11 +45,11 @@ def listing(state: str, *names: str, truncated: bool = False, job: int = 3562) -
 
 def setup(clock: FakeClock, **config: Any) -> tuple[JobRunner, ExportRun, Unit, list[Any]]:
     ctx = context(clock, **config)
-    runner = JobRunner(ctx, sleep=clock.sleep, clock=clock)
+    runner = JobRunner(ctx, sleep=clock.sleep, clock=clock, wall=lambda: NOW)
     run = ExportRun(STREAMS_BY_NAME["email_send"], ctx, utc(2024, 1, 1), jobs=runner)
-    notices: list[Any] = []
+    notices = Notices()
     unit = Unit("email_send", JOBS, f"window {WINDOW}", lambda u: Fetched.__new__(Fetched))
-    unit.notify = notices.append
+    unit.notify = notices
     return runner, run, unit, notices
 
 
@@ -114,11 +115,12 @@ def test_a_window_is_one_start_and_one_files_call_when_the_job_is_done_by_the_fi
         content=ndjson([event("2024-01-03 10:00:00 +00:00"), event("2024-01-04 10:00:00 +00:00")]),
     )
     # when the window is fetched
-    fetched = runner.fetch(run, WINDOW, None, unit)
-    # then every row of both files is on disk, converted, and the job was announced once
+    fetched = runner.read(run, run.query(WINDOW), unit)
+    # then every row of both files is on disk, converted, as one piece (two files are not a split), and
+    # the job was announced once, after its intent
     assert [b'"createdAt":"2024-01-0' in line for line in rows_of(fetched)] == [True, True, True]
-    assert fetched.rows == 3 and fetched.pieces == 2
-    assert notices == [JobStarted(3562, WINDOW)]
+    assert fetched.rows == 3 and fetched.pieces == 1 and not fetched.truncated
+    assert notices == [JobIntent("emailSend", WINDOW, NOW), JobStarted(3562, WINDOW)]
     calls = [(r.method, r.url.split("?")[0]) for r in api.request_history]
     assert calls == [
         ("POST", START),
@@ -141,7 +143,7 @@ def test_the_api_key_goes_to_iterable_and_never_to_the_storage_host(
     api.post(START, json={"jobId": 1})
     api.get(files_url(1), json=listing("completed", "f-1.json", job=1))
     api.get(f"{STORAGE}/f-1.json", content=ndjson([event("2024-01-02 10:00:00 +00:00")]))
-    runner.fetch(run, WINDOW, None, unit)
+    runner.read(run, run.query(WINDOW), unit)
     for request in api.request_history:
         sent = {k.lower(): v for k, v in request.headers.items()}
         if request.url.startswith(BASE_URL):
@@ -167,7 +169,7 @@ def test_files_are_fetched_as_they_appear_and_the_listing_pages_after_the_last_o
         ],
     )
     api.get(re.compile(re.escape(STORAGE) + ".*"), content=ndjson([event("2024-01-02 10:00:00 +00:00")]))
-    fetched = runner.fetch(run, WINDOW, None, unit)
+    fetched = runner.read(run, run.query(WINDOW), unit)
     assert fetched.rows == 12
     listings = [r for r in api.request_history if r.url.startswith(files_url(5))]
     assert [r.qs.get("startAfter", [None])[0] for r in listings] == [None, None, "f-01.json", "f-11.json"]
@@ -183,7 +185,7 @@ def test_a_failed_job_is_started_again_and_three_failures_name_stream_window_and
     for job in (11, 12, 13):
         api.get(files_url(job), json=listing("failed", job=job))
     with pytest.raises(ConnectorError) as raised:
-        runner.fetch(run, WINDOW, None, unit)
+        runner.read(run, run.query(WINDOW), unit)
     message = raised.value.message
     assert "stream 'email_send'" in message and str(WINDOW) in message and "11, 12, 13" in message
 
@@ -194,8 +196,8 @@ def test_a_cancelled_job_is_started_again(api: requests_mock.Mocker, clock: Fake
     api.get(files_url(21), json=listing("cancelled", job=21))
     api.get(files_url(22), json=listing("completed", "f-1.json", job=22))
     api.get(f"{STORAGE}/f-1.json", content=ndjson([event("2024-01-02 10:00:00 +00:00")]))
-    assert runner.fetch(run, WINDOW, None, unit).rows == 1
-    assert [n.job_id for n in notices] == [21, 22]
+    assert runner.read(run, run.query(WINDOW), unit).rows == 1
+    assert [n.job_id for n in notices if isinstance(n, JobStarted)] == [21, 22]
 
 
 def test_a_truncated_job_splits_the_window_and_reads_the_halves(
@@ -209,7 +211,7 @@ def test_a_truncated_job_splits_the_window_and_reads_the_halves(
     api.get(f"{STORAGE}/big.json", content=ndjson([event("2024-01-02 10:00:00 +00:00")] * 5))
     api.get(f"{STORAGE}/a.json", content=ndjson([event("2024-01-02 10:00:00 +00:00")]))
     api.get(f"{STORAGE}/b.json", content=ndjson([event("2024-01-20 10:00:00 +00:00")]))
-    fetched = runner.fetch(run, WINDOW, None, unit)
+    fetched = runner.read(run, run.query(WINDOW), unit)
     assert fetched.rows == 2 and fetched.truncated
     halves = [r.json() for r in api.request_history if r.method == "POST"][1:]
     assert [(h["startDateTime"], h["endDateTime"]) for h in halves] == [
@@ -240,7 +242,7 @@ def test_an_expired_url_is_refreshed_by_listing_its_page_again(
             {"content": ndjson([event("2024-01-03 10:00:00 +00:00")])},
         ],
     )
-    assert runner.fetch(run, WINDOW, None, unit).rows == 2
+    assert runner.read(run, run.query(WINDOW), unit).rows == 2
     relisted = [r for r in api.request_history if r.url.startswith(files_url(41))][1]
     assert relisted.qs["startAfter"] == ["f-1.json"]
     assert api.request_history[-1].qs == {"fresh": ["1"]}
@@ -258,7 +260,7 @@ def test_a_damaged_file_is_downloaded_again(api: requests_mock.Mocker, clock: Fa
         else {"content": good + b'{"email": \n'}
     )
     api.get(f"{STORAGE}/f-1.json", [first, {"content": good}])
-    assert runner.fetch(run, WINDOW, None, unit).rows == 2
+    assert runner.read(run, run.query(WINDOW), unit).rows == 2
     assert len([r for r in api.request_history if r.url.startswith(STORAGE)]) == 2
 
 
@@ -270,7 +272,7 @@ def test_a_file_that_stays_damaged_fails_the_window_naming_file_and_job(
     api.get(files_url(52), json=listing("completed", "f-1.json", job=52))
     api.get(f"{STORAGE}/f-1.json", content=b'{"email": \n')
     with pytest.raises(ConnectorError, match=r"f-1\.json.*job 52|job 52.*f-1\.json"):
-        runner.fetch(run, WINDOW, None, unit)
+        runner.read(run, run.query(WINDOW), unit)
 
 
 def test_in_auto_a_key_refused_by_the_jobs_api_falls_back_to_data_json_with_one_warning(
@@ -279,7 +281,7 @@ def test_in_auto_a_key_refused_by_the_jobs_api_falls_back_to_data_json_with_one_
     runner, run, unit, _ = setup(clock)
     api.post(START, status_code=403, json={"msg": "Forbidden", "code": "Forbidden", "params": None})
     api.get(BASE_URL + "/api/export/data.json", content=ndjson([event("2024-01-02 10:00:00 +00:00")]))
-    assert runner.fetch(run, WINDOW, None, unit).rows == 1
+    assert runner.read(run, run.query(WINDOW), unit).rows == 1
     assert not runner.ctx.jobs.allowed
     assert [r.levelname for r in caplog.records if "data.json instead" in r.getMessage()] == ["WARNING"]
 
@@ -290,7 +292,7 @@ def test_in_async_a_key_refused_by_the_jobs_api_is_a_config_error(
     runner, run, unit, _ = setup(clock, export_api="async")
     api.post(START, status_code=401, json={"msg": "Invalid API key", "code": "BadApiKey", "params": None})
     with pytest.raises(ConnectorError) as raised:
-        runner.fetch(run, WINDOW, None, unit)
+        runner.read(run, run.query(WINDOW), unit)
     assert raised.value.failure_type is FailureType.config_error and "export_api" in raised.value.message
 
 
@@ -302,7 +304,7 @@ def test_a_stopping_sync_cancels_the_job_it_was_polling(api: requests_mock.Mocke
     polls = iter([False, True])  # the first wait ends normally, the second one is cut short by a stop
     runner._sleep = lambda seconds: next(polls)
     with pytest.raises(Aborted):
-        runner.fetch(run, WINDOW, None, unit)
+        runner.read(run, run.query(WINDOW), unit)
     assert [r.method for r in api.request_history][-1] == "DELETE"
 
 
@@ -341,3 +343,39 @@ def test_the_next_sync_reuses_its_job_for_its_first_window_cancels_its_others_an
     bound: tuple[Any, ...] = getattr(unit.fetch, "args", ())
     assert bound[-1] == 71
     del later
+
+
+def test_windows_grow_by_what_was_read_however_many_files_iterable_cut_each_export_into(
+    api: requests_mock.Mocker, clock: FakeClock
+) -> None:
+    # given small exports that Iterable cuts into 12 files of one row each (files are at most 10 MB, not
+    # exactly 10 MB: a project may get many small ones)
+    ctx = context(clock, window_in_days=1, export_api="async")
+    runner = JobRunner(ctx, sleep=clock.sleep, clock=clock)
+    run = ExportRun(STREAMS_BY_NAME["email_send"], ctx, utc(2024, 1, 1), jobs=runner)
+    started = iter(range(500, 600))
+    api.post(START, json=lambda request, context: {"jobId": next(started)})
+    names = [f"f-{n:02d}.json" for n in range(12)]
+
+    def files(request: Any, context: Any) -> dict[str, Any]:
+        page = names[10:] if "startAfter=" in request.url else names[:10]
+        return listing("completed", *page, job=int(request.path.split("/")[3]))
+
+    api.get(re.compile(re.escape(BASE_URL) + r"/api/export/\d+/files"), json=files)
+    api.get(re.compile(re.escape(STORAGE) + ".*"), content=ndjson([event("2024-01-01 10:00:00 +00:00")]))
+    # when three windows are read
+    widths = []
+    for _ in range(3):
+        run.refill(0)
+        unit = run.ready.popleft()
+        fetched = unit.fetch(unit)
+        assert fetched.rows == 12 and fetched.pieces == 1
+        run.fetched(unit, fetched)
+        fetched.batch.close()
+        widths.append(unit.label)
+    # then each small window doubles the next one, as with one file each
+    assert widths == [
+        "window [2024-01-01T00:00:00Z, 2024-01-02T00:00:00Z)",
+        "window [2024-01-02T00:00:00Z, 2024-01-04T00:00:00Z)",
+        "window [2024-01-04T00:00:00Z, 2024-01-08T00:00:00Z)",
+    ]

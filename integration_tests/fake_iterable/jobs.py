@@ -18,6 +18,7 @@ Timeline (nothing runs in the background; every answer is computed from the cloc
   no files).
 - ``job_failed`` ends the run at ``fail_at`` running seconds (``failed``); ``job_requeue`` pauses it:
   ``enqueued`` for a while, then ``running`` again with its progress kept (it keeps its slot meanwhile).
+- The start call answers ``start_answer_seconds`` after the job exists (0: at once).
 - ``DELETE`` of an enqueued job makes it ``cancelled`` at once; of a running one ``cancelling`` for
   ``cancel_seconds``, then ``cancelled``. Files stop appearing at the moment of the DELETE.
 
@@ -57,6 +58,7 @@ SETTING_ENV: dict[str, tuple[str, type]] = {
     "truncate_bytes": ("FAKE_ITERABLE_JOB_TRUNCATE_BYTES", int),
     "max_running": ("FAKE_ITERABLE_JOB_MAX_RUNNING", int),
     "cancel_seconds": ("FAKE_ITERABLE_JOB_CANCEL_SECONDS", float),
+    "start_answer_seconds": ("FAKE_ITERABLE_JOB_START_ANSWER_SECONDS", float),
 }
 
 
@@ -76,6 +78,9 @@ class JobSettings:
     truncate_bytes: int = 100 * GB  # a job stops here and completes with exportTruncated: true
     max_running: int = 4  # jobs running at once per organization; the rest stay enqueued
     cancel_seconds: float = 1.0  # how long a cancelled running job stays "cancelling"
+    # How long the start call takes to answer once the job exists (a slow answer: the job already runs,
+    # its id not yet with the client; a client killed meanwhile never learns it).
+    start_answer_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -416,6 +421,12 @@ class JobBook:
                 if item.name == name:
                     return item, dict(job.spec)
             return None
+
+    def backdate(self, job_id: int, seconds: float) -> None:
+        """Make a job created ``seconds`` earlier (another client's export started a while ago)."""
+        with self._lock:
+            self._jobs[job_id].created -= seconds
+            self._dirty = True
 
     def note_fetch(self, job_id: int, name: str) -> None:
         with self._lock:

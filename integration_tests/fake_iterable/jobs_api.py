@@ -167,6 +167,8 @@ def start_job(state: ServerState, req: Request, _: list[str]) -> Reply:
         spec["end"] = _utc(end)
     plan = _plan(state, spec)
     job = state.jobs.create(data_type, spec, (start, end), (total, batches), plan, req.key)
+    if state.jobs.settings.start_answer_seconds:
+        state.stopping.wait(state.jobs.settings.start_answer_seconds)
     message = f"Export job {job.id} for {data_type} was created"
     return _ok({"jobId": job.id, "message": message}, ",".join(plan.faults) or None)
 

@@ -126,12 +126,15 @@ class IterableClient:
         ignore_statuses: frozenset[int] = frozenset(),
         on_status: Callable[[int, requests.Response], Any] | None = None,
         even_if_aborted: bool = False,
+        before_send: Callable[[], None] | None = None,
     ) -> T | None:
         """``method path`` (or an absolute ``url``) and return ``read_body(response)``, retrying what
         ``ERROR_MAPPING`` says. ``what`` names the caller's context (stream, window, list id) for every
         message. A status in ``ignore_statuses`` returns None; ``on_status`` may claim any non-2xx
         answer first (return non-None to return that instead). ``even_if_aborted`` is for the clean-up
-        calls of a stopping sync (cancelling its export jobs)."""
+        calls of a stopping sync (cancelling its export jobs). ``before_send`` runs before each attempt
+        is sent, once its rate-budget slot is taken (an export job's intent is recorded there); it may
+        raise ``Aborted`` to send nothing."""
         target = url or self.base_url + path
         limiter = None if url else self.limiters.for_request(method, path)
         budget = None if url else budget_for(method, path)
@@ -147,6 +150,7 @@ class IterableClient:
             self._raise_if_refused(budget_name, what, where)
             if limiter is not None:
                 limiter.acquire(abort)
+            holding = limiter is not None  # a slot taken with acquire, given back with answered
             outcome: requests.Response | Exception
             response: requests.Response | None = None
             answered: int | None = None
@@ -155,6 +159,16 @@ class IterableClient:
                 if keyed:
                     self.gate.enter(abort)
                 self._raise_if_refused(budget_name, what, where)
+                if before_send is not None:
+                    asked = self._clock()
+                    before_send()
+                    if limiter is not None and self._clock() - asked > limiter.margin:
+                        # The slot was stamped before the wait: sent this much later, the request could
+                        # reach Iterable within one window of the next one. Take a fresh slot.
+                        holding = False
+                        limiter.answered(None)
+                        limiter.acquire(abort)
+                        holding = True
                 with self._count_lock:
                     self.requests_made += 1
                 response = self._session.request(
@@ -202,7 +216,7 @@ class IterableClient:
                     )
                 if keyed:
                     self.gate.leave(answered)
-                if limiter is not None:
+                if limiter is not None and holding:
                     limiter.answered(answered)
                 if response is not None:
                     response.close()

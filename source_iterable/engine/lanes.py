@@ -19,7 +19,7 @@ from typing import Any
 
 from ..api.errors import Aborted, ConnectorError, FailureType
 from ..api.limiter import long_waits_reported_to
-from .units import Fetched, Unit
+from .units import Fetched, Handshake, Unit
 
 # Lane name -> workers. The export jobs lane's width comes from max_concurrent_export_jobs.
 RESOURCES = "resources"
@@ -59,6 +59,8 @@ class Lane:
         self.in_flight: list[Unit] = []
         self._work: queue.Queue[Unit | None] = queue.Queue()
         self._done = done
+        self._stopped = False
+        self._notify_lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._serve, name=f"{name} {n}", daemon=True) for n in range(width)
         ]
@@ -72,14 +74,24 @@ class Lane:
     def submit(self, unit: Unit) -> None:
         self.busy += 1
         self.in_flight.append(unit)
-        unit.notify = lambda notice: self._done.put(Completion(unit, None, None, notice=notice))
+        unit.notify = lambda notice: self._notify(unit, notice)
         self._work.put(unit)
+
+    def _notify(self, unit: Unit, notice: Any) -> None:
+        with self._notify_lock:
+            if not self._stopped:
+                self._done.put(Completion(unit, None, None, notice=notice))
+                return
+        if isinstance(notice, Handshake):
+            notice.settle(False)  # the sync is over: nobody will record what the unit announces
 
     def finished(self, unit: Unit) -> None:
         self.busy -= 1
         self.in_flight.remove(unit)
 
     def stop(self) -> None:
+        with self._notify_lock:
+            self._stopped = True
         for _ in self._threads:
             self._work.put(None)
 

@@ -27,7 +27,7 @@ from ..protocol import Status
 from .lanes import RESOURCES, Completion, Lane, UnexpectedError, pick
 from .output import Output
 from .progress import Progress
-from .units import Fetched, StreamRun, Unit, Verdict
+from .units import Fetched, Handshake, StreamRun, Unit, Verdict
 
 LOGGER = logging.getLogger("airbyte")
 STOP_GRACE_SECONDS = 10.0  # a stopping sync waits this long at most for its workers to let go
@@ -119,6 +119,7 @@ class Sync:
         finally:
             for lane in self.lanes.values():
                 lane.stop()
+            self._refuse_waiting()
             if self.aborted is not None:
                 # Let the workers see the stop and clean up (cancel their export jobs), briefly.
                 deadline = self._clock() + STOP_GRACE_SECONDS
@@ -129,6 +130,17 @@ class Sync:
                     if fetched is not None:
                         fetched.batch.close()
         return all(track.error is None for track in self.tracks) and self.aborted is None
+
+    def _refuse_waiting(self) -> None:
+        """Workers still waiting on a handshake when the sync ends are told no (what they announce
+        would never be printed)."""
+        while True:
+            try:
+                completion = self._completions.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(completion.notice, Handshake):
+                completion.notice.settle(False)
 
     def _wait_for_completions(self) -> None:
         try:
@@ -194,10 +206,7 @@ class Sync:
             self._rate_limited(track, completion.notice)
             return
         if completion.notice is not None:
-            noticed = track.run.noticed(unit, completion.notice)
-            if noticed is not None and not track.finished:
-                self._out.message(protocol.state(track.name, noticed, track.since_state))
-                track.since_state = 0
+            self._notice(track, unit, completion.notice)
             return
         track.in_flight -= 1
         self.lanes[unit.lane].finished(unit)
@@ -223,6 +232,20 @@ class Sync:
         else:
             if track.fail_at is None or unit.index < track.fail_at:
                 track.fail_at, track.error, track.stack_trace = unit.index, error, completion.stack_trace
+
+    def _notice(self, track: Track, unit: Unit, notice: Any) -> None:
+        """A running unit's notice: the STATE its run makes of it, printed (and flushed) before a
+        handshake is settled. A unit whose records can no longer be printed (its stream ended, or
+        failed at an earlier unit) is told no: nothing it announces would be recorded."""
+        shake = notice if isinstance(notice, Handshake) else None
+        live = not track.finished and (track.fail_at is None or unit.index < track.fail_at)
+        if live:
+            noticed = track.run.noticed(unit, shake.notice if shake is not None else notice)
+            if noticed is not None:
+                self._out.message(protocol.state(track.name, noticed, track.since_state))
+                track.since_state = 0
+        if shake is not None:
+            shake.settle(live)
 
     def _rate_limited(self, track: Track, wait: LongWait) -> None:
         """One RATE_LIMITED status per wait. Several units of a stream may wait at once (a lone export

@@ -8,6 +8,7 @@ fetched one (adaptive windows, the lists to read) and says what a failure means.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,34 @@ class Fetched:
 Fetch = Callable[["Unit"], Fetched]
 
 
+class Handshake:
+    """A notice its worker waits on: the main thread acts on the notice (prints the STATE it implies),
+    then settles it, and only then does the worker go on. Told no (its stream ended before it) or with
+    the sync stopping, the worker does not go on."""
+
+    def __init__(self, notice: Any) -> None:
+        self.notice = notice
+        self._settled = threading.Event()
+        self._accepted = False
+
+    def settle(self, accepted: bool) -> None:
+        self._accepted = accepted
+        self._settled.set()
+
+    def wait(self, abort: threading.Event | None, poll: float = 0.1) -> bool:
+        """True once the main thread accepted; False when it refused or ``abort`` is set first."""
+        while not self._settled.wait(poll):
+            if abort is not None and abort.is_set():
+                return False
+        return self._accepted
+
+
+def _unattended(notice: Any) -> None:
+    """The notify of a unit no engine runs (fetched directly): nobody to wait for."""
+    if isinstance(notice, Handshake):
+        notice.settle(True)
+
+
 @dataclass(eq=False)
 class Unit:
     stream: str
@@ -69,7 +98,13 @@ class Unit:
     index: int = -1  # the unit's place in its stream's emission order, set when queued
     progress: Progress = field(default_factory=Progress)
     # Tells the main thread something while the unit runs (an export job started); set by the lane.
-    notify: Callable[[Any], None] = field(default=lambda payload: None, repr=False)
+    notify: Callable[[Any], None] = field(default=_unattended, repr=False)
+
+    def handshake(self, notice: Any, abort: threading.Event | None) -> bool:
+        """Tell the main thread ``notice`` and wait until it has acted on it (False: do not go on)."""
+        shake = Handshake(notice)
+        self.notify(shake)
+        return shake.wait(abort)
 
 
 class Verdict(Enum):
@@ -117,7 +152,8 @@ class StreamRun:
         return Verdict.FAIL_STREAM
 
     def noticed(self, unit: Unit, notice: Any) -> Mapping[str, Any] | None:
-        """A running unit's notice; a returned state is printed at once (it must not move the bookmark)."""
+        """A running unit's notice (a handshake's is unwrapped); a returned state is printed at once,
+        before a handshake is settled (it must not move the bookmark)."""
         return None
 
     def state_after(self, unit: Unit) -> Mapping[str, Any] | None:

@@ -71,7 +71,8 @@ def build_runs(
             lower = bookmark if bookmark is not None else ctx.config.start_date
             prelude = UsersFields(spec, ctx, item.json_schema) if spec.name == USERS else None
             run_class = UsersRun if spec.name == USERS else ExportRun
-            runs.append(run_class(spec, ctx, lower, parallel, jobs, prelude))
+            previous = states.get(spec.name) if item.incremental else None
+            runs.append(run_class(spec, ctx, lower, parallel, jobs, prelude, previous, item.incremental))
         elif spec.kind is Kind.PAGED_RESOURCE:
             runs.append(PagedResourceRun(spec, ctx, item.incremental, bookmark))
         elif spec.kind is Kind.LIST_MEMBERS:

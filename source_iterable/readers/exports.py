@@ -14,17 +14,18 @@ once every piece is complete.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from ..api.errors import ApiError, ConnectorError
-from ..api.spool import RecordFile, spool_records
+from ..api.errors import ConnectorError
 from ..catalog import StreamSpec
 from ..engine.lanes import EXPORT, JOBS
-from ..engine.units import Batch, Fetched, Plan, StreamRun, Unit, Verdict
+from ..engine.units import Fetched, Plan, StreamRun, Unit, Verdict
+from ..lookback.digests import STATE_KEY
+from ..lookback.stream import StreamLookback
+from ..lookback.window_filter import WindowFilter, WindowTail
 from ..records import BlockConvert
 from ..transforms import format_rfc3339, parse_rfc3339
 from ..windows import (
@@ -33,16 +34,11 @@ from ..windows import (
     WindowSizer,
     date_windows,
     export_upper_bound,
-    split_window,
 )
-from .context import SyncContext, describe
+from .context import SyncContext
+from .data_json import read_data_json
 from .export_query import ExportQuery
-from .job_states import JobStarted, job_entry
-
-LOGGER = logging.getLogger("airbyte")
-# Attempts at one window before it is split: enough to ride out a blip, few enough that a window
-# Iterable cannot serve in one piece is split while the budget of 4 requests a minute lasts.
-ATTEMPTS_BEFORE_SPLIT = 3
+from .job_states import JobIntent, JobStarted, intent_entry, job_entry
 
 
 def uses_jobs(
@@ -70,7 +66,11 @@ class ExportRun(StreamRun):
         parallel: int = 1,
         jobs: Any = None,
         prelude: Any = None,
+        previous: Any = None,
+        incremental: bool = True,
     ) -> None:
+        """``previous``: the stream's incoming state (its digests, for the lookback); ``incremental``
+        False: a full refresh, which neither re-reads nor collects digests."""
         super().__init__(spec.name)
         self.spec, self.ctx = spec, ctx
         config = ctx.config
@@ -86,7 +86,16 @@ class ExportRun(StreamRun):
         self.windows = 0
         self.bookmark = format_rfc3339(lower)  # the cursor of the last STATE printed
         self.pending: dict[int, Window] = {}  # export jobs started (by us) whose window is not printed yet
+        self.intents: dict[int, JobIntent] = {}  # by unit index: a start call whose job id is not known yet
         self._reusable: tuple[int, Window] | None = None
+        self.lookback = (
+            StreamLookback(spec.name, spec.cursor or "", config.lookback, lower, previous)
+            if incremental and config.lookback > timedelta(0)
+            else None
+        )
+        # The first window's start: the bookmark, or before it when the lookback reads its span again.
+        self.first_start = self.lookback.first_start if self.lookback is not None else lower
+        self._tails: dict[int, WindowTail | None] = {}  # by unit index, until the window is printed
         # A unit that must finish before any window is planned (users: its field list).
         self.prelude = prelude
         if prelude is not None:
@@ -106,6 +115,7 @@ class ExportRun(StreamRun):
             )
         days = self.ctx.config.window.days
         grow = ", fewer if the windows grow" if self.ctx.config.adaptive_windows and len(fixed) > 1 else ""
+        grow += self.lookback.describe() if self.lookback is not None else ""
         span = f"from {format_rfc3339(self.lower)} to {format_rfc3339(self.upper)}"
         if self.use_jobs:
             return Plan(f"up to {len(fixed)} export jobs of {days} days {span}{grow}", {JOBS: 2 * len(fixed)})
@@ -116,13 +126,15 @@ class ExportRun(StreamRun):
             return
         while outstanding < self.parallel:
             reused = None
-            if self._reusable is not None and self._reusable[1].start == self.next_start:
+            start = self.first_start if self.windows == 0 else self.next_start
+            if self._reusable is not None and self._reusable[1].start == start:
                 (reused, window), self._reusable = self._reusable, None
             else:
                 found = self.sizer.next_window(self.next_start, self.upper)
                 if found is None:
                     return
-                window = found
+                # The re-read of the lookback span is folded into the first window: its start moves back.
+                window = Window(start, found.end) if start < found.start else found
             self.next_start = window.end
             self.windows += 1
             self.queue(self._unit(window, reused))
@@ -130,10 +142,19 @@ class ExportRun(StreamRun):
 
     def _unit(self, window: Window, reused: int | None = None) -> Unit:
         checkpoint = {self.spec.cursor or "": format_rfc3339(window.end)}
+        target = _WindowRead(self, window)
         if self.jobs is not None and (reused is not None or (self.use_jobs and self.ctx.jobs.allowed)):
-            fetch = partial(self.jobs.fetch, self, window, reused)
+            fetch = partial(self._fetch_jobs, target, window, reused)
             return Unit(self.name, JOBS, f"window {window}", fetch, checkpoint)
-        return Unit(self.name, EXPORT, f"window {window}", partial(self.fetch_sync, window), checkpoint)
+        return Unit(
+            self.name, EXPORT, f"window {window}", partial(self._fetch_sync, target, window), checkpoint
+        )
+
+    def _fetch_jobs(self, target: _WindowRead, window: Window, reused: int | None, unit: Unit) -> Fetched:
+        return target.learned(self.jobs.read(target, self.query(window), unit, reused))
+
+    def _fetch_sync(self, target: _WindowRead, window: Window, unit: Unit) -> Fetched:
+        return target.learned(target.read_data_json(self.query(window), unit))
 
     def reuse(self, job: int, window: Window) -> bool:
         """Take over an export job an earlier sync started for this stream's first window."""
@@ -144,10 +165,16 @@ class ExportRun(StreamRun):
         return True
 
     def noticed(self, unit: Unit, notice: Any) -> Mapping[str, Any] | None:
+        if isinstance(notice, JobIntent):
+            # Printed before the start call goes out: a sync killed while the call is under way leaves
+            # a state the next sync can match the job by (its data type and the time).
+            self.intents[unit.index] = notice
+            return self._state(self.bookmark)
         if not isinstance(notice, JobStarted) or notice.window is None:
             return None
         # Written down before the job has done anything: a sync killed from here on leaves a state
         # that names the job, so the next sync can reuse or cancel it.
+        self.intents.pop(unit.index, None)
         self.pending[notice.job_id] = notice.window
         return self._state(self.bookmark)
 
@@ -157,12 +184,19 @@ class ExportRun(StreamRun):
         self.bookmark = str(unit.checkpoint[self.spec.cursor or ""])
         end = parse_rfc3339(self.bookmark)
         self.pending = {job: window for job, window in self.pending.items() if window.end > end}
+        if self.lookback is not None:
+            self.lookback.delivered(end, self._tails.pop(unit.index, None))
         return self._state(self.bookmark)
 
     def _state(self, bookmark: str) -> Mapping[str, Any]:
         state: dict[str, Any] = {self.spec.cursor or "": bookmark}
+        held = self.lookback.state(parse_rfc3339(bookmark)) if self.lookback is not None else None
+        if held is not None:
+            state[STATE_KEY] = held
         if self.pending:
             state["jobs"] = [job_entry(job, window) for job, window in sorted(self.pending.items())]
+        if self.intents:
+            state["intents"] = [intent_entry(i) for i in sorted(self.intents.values(), key=lambda i: i.at)]
         return state
 
     def planning_done(self) -> bool:
@@ -173,9 +207,16 @@ class ExportRun(StreamRun):
             self.prelude.apply(fetched)
             self.prelude = None
             return
-        self.sizer.observe(fetched.rows, fetched.body_bytes, fetched.pieces > 1, fetched.truncated)
+        self.intents.pop(unit.index, None)  # every start call of the unit has ended
+        tail = fetched.found if isinstance(fetched.found, WindowTail) else None
+        self._tails[unit.index] = tail
+        # Sized by the rows read (those left out as delivered before included), and split only when
+        # the window really was: data.json pieces, or a truncated job.
+        rows = max(fetched.rows, tail.rows) if tail is not None else fetched.rows
+        self.sizer.observe(rows, fetched.body_bytes, fetched.pieces > 1, fetched.truncated)
 
     def failed(self, unit: Unit, error: ConnectorError) -> Verdict:
+        self.intents.pop(unit.index, None)
         return Verdict.FAIL_STREAM
 
     def final_state(self) -> Mapping[str, Any] | None:
@@ -192,7 +233,8 @@ class ExportRun(StreamRun):
         return self.ctx.shaper(self.spec).lines
 
     def fetch_sync(self, window: Window, unit: Unit) -> Fetched:
-        return self.read_data_json(self.query(window), unit)
+        """A window through data.json, as its unit would read it."""
+        return self._fetch_sync(_WindowRead(self, window), window, unit)
 
     def read_data_json(self, query: ExportQuery, unit: Unit) -> Fetched:
         return read_data_json(
@@ -200,71 +242,31 @@ class ExportRun(StreamRun):
         )
 
 
-def read_data_json(
-    ctx: SyncContext,
-    path: str,
-    query: ExportQuery,
-    convert: BlockConvert,
-    unit: Unit,
-    split_floor: timedelta = DEFAULT_SPLIT_FLOOR,
-) -> Fetched:
-    """Every row ``query`` asks for on disk through data.json, in one piece or several; all or nothing.
+class _WindowRead:
+    """One window's reading (``jobs.ExportTarget``): its rows through one converter whichever path reads
+    them (the run's own, behind the window's lookback filter), and what the filter learned handed back."""
 
-    A window data.json keeps failing on (cut bodies, bad lines, timeouts, 5xx) is split in halves
-    down to ``split_floor``; a query without a window cannot be split and fails as it is.
-    """
-    pieces: list[RecordFile] = []
-    try:
-        body_bytes = _download_into(ctx, path, query, convert, unit, pieces, split_floor)
-    except BaseException:
-        for piece in pieces:
-            piece.close()
-        raise
-    batch = Batch(files=pieces)
-    return Fetched(batch, rows=batch.count, body_bytes=body_bytes, pieces=len(pieces))
+    def __init__(self, run: ExportRun, window: Window) -> None:
+        self.run, self.window = run, window
+        self._convert: BlockConvert | None = None
 
+    @property
+    def name(self) -> str:
+        return self.run.name
 
-def _download_into(
-    ctx: SyncContext,
-    path: str,
-    query: ExportQuery,
-    convert: BlockConvert,
-    unit: Unit,
-    pieces: list[RecordFile],
-    split_floor: timedelta,
-) -> int:
-    what = describe(query.stream, query.label)
-    try:
-        body = ctx.client.request(
-            path,
-            query.data_json_params(),
-            partial(spool_records, convert=convert, progress=unit.progress, stream=query.stream),
-            what=what,
-            stream=True,
-            max_attempts=ATTEMPTS_BEFORE_SPLIT if query.window is not None else None,
-        )
-    except ApiError as error:
-        # Only a window too big to serve is helped by asking for less; a refused key or a
-        # spent rate budget is not.
-        if not error.transient or error.status == 429 or query.window is None:
-            raise
-        halves = split_window(query.window, split_floor)
-        if halves is None:
-            # error.message already names the stream and this smallest piece.
-            raise ApiError(
-                f"{error.message} (this piece of {query.window.width} is the smallest window we split to: "
-                f"a window is not split below {split_floor})",
-                error.failure_type,
-                error.status,
-                True,
-                error.path,
-                error.budget,
-            ) from None
-        LOGGER.warning(f"{what}: splitting into {halves[0]} and {halves[1]}")
-        return sum(
-            _download_into(ctx, path, query.within(half), convert, unit, pieces, split_floor)
-            for half in halves
-        )
-    assert body is not None
-    pieces.append(body)
-    return body.size
+    def block_convert(self, unit: Unit) -> BlockConvert:
+        if self._convert is None:
+            run, convert = self.run, self.run.block_convert(unit)
+            if run.lookback is not None:
+                convert = run.lookback.window_filter(self.window, convert, run.ctx.transform(run.spec))
+            self._convert = convert
+        return self._convert
+
+    def read_data_json(self, query: ExportQuery, unit: Unit) -> Fetched:
+        run = self.run
+        return read_data_json(run.ctx, run.spec.path, query, self.block_convert(unit), unit, run.split_floor)
+
+    def learned(self, fetched: Fetched) -> Fetched:
+        if isinstance(self._convert, WindowFilter):
+            fetched.found = self._convert.result(fetched.batch.files)
+        return fetched

@@ -1,6 +1,7 @@
 """The export jobs API's answers as values, and the pure decisions about them: job states (read
 case-insensitively), a files page checked, the poll waits, the latency guess that times the first
-poll, and the jobs a stream's state records (so the next sync can reuse or cancel them)."""
+poll, and the jobs and job intents a stream's state records (so the next sync can reuse or cancel
+them)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -90,6 +92,16 @@ class JobStarted:
     window: Window | None  # None: an export of the whole history (no date filter)
 
 
+@dataclass(frozen=True)
+class JobIntent:
+    """An export job about to be started: written into the stream's STATE before the start call, so a
+    sync killed before the job's id reaches a STATE still leaves a trace the next sync can match."""
+
+    data_type: str
+    window: Window | None
+    at: datetime  # this host's UTC clock just before the start call
+
+
 @dataclass
 class LatencyGuess:
     """How long this sync's jobs took to complete: the next job's first poll waits about that long,
@@ -140,3 +152,30 @@ def recorded_jobs(stream_state: Any) -> list[tuple[int, Window]]:
 
 def job_entry(job: int, window: Window) -> dict[str, Any]:
     return {"id": job, "start": format_rfc3339(window.start), "end": format_rfc3339(window.end)}
+
+
+def intent_entry(intent: JobIntent) -> dict[str, Any]:
+    entry: dict[str, Any] = {"dataTypeName": intent.data_type, "at": format_rfc3339(intent.at)}
+    if intent.window is not None:
+        entry |= {"start": format_rfc3339(intent.window.start), "end": format_rfc3339(intent.window.end)}
+    return entry
+
+
+def recorded_intents(stream_state: Any) -> list[JobIntent]:
+    """The job intents a stream's state lists: start calls whose job id it never recorded."""
+    intents = stream_state.get("intents") if isinstance(stream_state, Mapping) else None
+    found: list[JobIntent] = []
+    for entry in intents if isinstance(intents, list) else []:
+        try:
+            window = (
+                Window(parse_rfc3339(entry["start"]), parse_rfc3339(entry["end"]))
+                if "start" in entry
+                else None
+            )
+            data_type = entry["dataTypeName"]
+            if not isinstance(data_type, str) or not data_type:
+                continue
+            found.append(JobIntent(data_type, window, parse_rfc3339(entry["at"])))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue  # an intent we cannot read names no job we could safely touch
+    return found

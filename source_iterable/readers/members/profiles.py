@@ -16,8 +16,8 @@ from ...catalog import StreamSpec
 from ...engine.units import Fetched, Unit
 from ...records import BlockConvert, Row
 from ..context import SyncContext, describe
+from ..data_json import read_data_json
 from ..export_query import ExportQuery
-from ..exports import read_data_json
 from ..jobs import JobRunner
 from .derive import MemberShape, ProfileCounts, profile_records
 
