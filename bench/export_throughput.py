@@ -51,6 +51,18 @@ def summarise_profile(path: str, rows: int) -> None:
     stats.sort_stats("tottime").print_stats(15)
 
 
+def window_config(base_url: str) -> dict[str, object]:
+    """The config both runs read the fake's window with: data.json, one window holding the rows' day."""
+    return {
+        "api_key": BENCH_KEY,
+        "start_date": "2024-01-01",
+        "window_in_days": 365,  # the form allows at most 365
+        "base_url": base_url,
+        "export_lag_minutes": 0,
+        "export_api": "sync",
+    }
+
+
 def peak_disk_mb(tail: bytes) -> float | None:
     found = re.search(rb"peak temporary disk ([0-9.]+) (MB|kB)", tail)
     if not found:
@@ -75,14 +87,7 @@ def main() -> int:
     env = {"ITERABLE_EXPORT_REQUESTS_PER_MINUTE": PACE}
     with fake_server("--bench-rows", str(args.rows), env=env) as base_url:
         # The first window holds the rows' day, then two empty ones to now: data.json path.
-        config = {
-            "api_key": BENCH_KEY,
-            "start_date": "2024-01-01",
-            "window_in_days": 365,  # the form allows at most 365: one window holds the rows' day
-            "base_url": base_url,
-            "export_lag_minutes": 0,
-            "export_api": "sync",
-        }
+        config = window_config(base_url)
         catalog = catalog_for(["email_send"], {"email_send": "createdAt"})
         prefix: list[str] = []
         profile_path = None
@@ -137,14 +142,7 @@ def before_and_after(rows: int, before: Path, repeat: int) -> int:
     cpu: dict[str, list[float]] = {"before": [], "after": []}  # us a row: less sensitive to other load
     ok = True
     with fake_server("--bench-rows", str(rows), env=env) as base_url:
-        config = {
-            "api_key": BENCH_KEY,
-            "start_date": "2024-01-01",
-            "window_in_days": 365,  # the form allows at most 365: one window holds the rows' day
-            "base_url": base_url,
-            "export_lag_minutes": 0,
-            "export_api": "sync",
-        }
+        config = window_config(base_url)
         catalog = catalog_for(["email_send"], {"email_send": "createdAt"})
         for _ in range(repeat):
             for name, prefix in (("before", [sys.executable, "-c", code]), ("after", [])):
