@@ -23,7 +23,8 @@ from .config import ConfigError, parse_config
 from .configured_catalog import catalog_problems, describe
 from .engine import progress as progress_text
 from .engine.output import Output, install_logging
-from .engine.sync import ReadAhead, Sync
+from .engine.sync import Sync
+from .engine.track import ReadAhead
 from .protocol import Status, error_trace, stream_status
 from .readers import Selected, build_runs, lane_widths
 from .readers.context import JobsAccess, SyncContext

@@ -27,7 +27,8 @@ from source_iterable.api.errors import ConnectorError
 from source_iterable.api.limiter import Limiter, Waiter
 from source_iterable.config import IterableConfig, parse_config
 from source_iterable.engine.output import Output
-from source_iterable.engine.sync import ReadAhead, Sync
+from source_iterable.engine.sync import Sync
+from source_iterable.engine.track import ReadAhead
 from source_iterable.engine.units import Handshake, StreamRun, Unit, Verdict
 from source_iterable.readers import lane_widths
 from source_iterable.readers.context import JobsAccess, SyncContext

@@ -17,7 +17,8 @@ import pytest
 from source_iterable.api.errors import ApiError, ConnectorError, FailureType
 from source_iterable.engine.lanes import EXPORT, JOBS, RESOURCES, pick
 from source_iterable.engine.output import Output, install_logging
-from source_iterable.engine.sync import ReadAhead, Sync
+from source_iterable.engine.sync import Sync
+from source_iterable.engine.track import ReadAhead
 from source_iterable.engine.units import Batch, Fetched, Plan, StreamRun, Unit, Verdict
 
 

@@ -13,7 +13,8 @@ import orjson
 from source_iterable.api.limiter import LONG_WAIT_SECONDS, Limiter, LongWait, long_waits_reported_to
 from source_iterable.engine.lanes import EXPORT
 from source_iterable.engine.output import Output
-from source_iterable.engine.sync import ReadAhead, Sync
+from source_iterable.engine.sync import Sync
+from source_iterable.engine.track import ReadAhead
 from source_iterable.engine.units import Batch, Fetched, Plan, StreamRun, Unit
 
 EPOCH = 1_710_072_000.0  # the wall clock's reading when the fake monotonic clock reads 1000

@@ -17,7 +17,6 @@ import logging
 import queue
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import protocol
@@ -27,44 +26,11 @@ from ..protocol import Status
 from .lanes import RESOURCES, Completion, Lane, UnexpectedError, pick
 from .output import Output
 from .progress import Progress
-from .units import Fetched, Handshake, StreamRun, Unit, Verdict
+from .track import ReadAhead, Track
+from .units import Handshake, StreamRun, Unit, Verdict
 
 LOGGER = logging.getLogger("airbyte")
 STOP_GRACE_SECONDS = 10.0  # a stopping sync waits this long at most for its workers to let go
-
-
-@dataclass(frozen=True)
-class ReadAhead:
-    units_per_stream: int = 8
-    bytes: int = 1 << 30
-
-
-@dataclass
-class Track:
-    """The emitter's view of one stream."""
-
-    run: StreamRun
-    done: dict[int, tuple[Unit, Fetched | None]] = field(default_factory=dict)
-    next_index: int = 0
-    in_flight: int = 0
-    held_bytes: int = 0
-    since_state: int = 0
-    emitted: int = 0
-    running: bool = False
-    finished: bool = False
-    completed: bool = False
-    fail_at: int | None = None
-    error: ConnectorError | None = None
-    stack_trace: str | None = None
-    rate_limited_until: float = 0.0  # epoch seconds: the end of the wait the stream's status shows
-
-    @property
-    def name(self) -> str:
-        return self.run.name
-
-    @property
-    def outstanding(self) -> int:
-        return self.in_flight + len(self.done)
 
 
 class Sync:
@@ -74,7 +40,7 @@ class Sync:
         lane_widths: Mapping[str, int],
         output: Output,
         abort: Any,
-        read_ahead: ReadAhead = ReadAhead(),
+        read_ahead: ReadAhead | None = None,
         progress: Progress | None = None,
         clock: Callable[[], float] = time.monotonic,
         key_proven: Callable[[], bool] = lambda: True,
@@ -85,7 +51,7 @@ class Sync:
         self.lanes = {name: Lane(name, width, self._completions) for name, width in lane_widths.items()}
         self._out = output
         self._abort = abort
-        self._read_ahead = read_ahead
+        self._read_ahead = read_ahead or ReadAhead()
         self._progress = progress
         self._clock = clock
         self._key_proven = key_proven
@@ -242,8 +208,7 @@ class Sync:
         if live:
             noticed = track.run.noticed(unit, shake.notice if shake is not None else notice)
             if noticed is not None:
-                self._out.message(protocol.state(track.name, noticed, track.since_state))
-                track.since_state = 0
+                track.checkpoint(self._out, noticed)
         if shake is not None:
             shake.settle(live)
 
@@ -271,7 +236,7 @@ class Sync:
         self._emit_ready()
         self._out.message(protocol.error_trace(self._out.redact(error.message), error.failure_type))
         for track in self._active():
-            self._end(track, Status.INCOMPLETE)
+            track.end(self._out, Status.INCOMPLETE)
 
     # ------------------------------------------------------------------ emission
 
@@ -281,41 +246,18 @@ class Sync:
                 unit, fetched = track.done.pop(track.next_index)
                 track.next_index += 1
                 if fetched is not None:
-                    self._print(track, fetched)
+                    self.records += fetched.batch.count
+                    self.held_bytes -= track.print(self._out, fetched)
                 checkpoint = track.run.state_after(unit)
                 if checkpoint is not None:
-                    self._out.message(protocol.state(track.name, checkpoint, track.since_state))
-                    track.since_state = 0
-
-    def _print(self, track: Track, fetched: Fetched) -> None:
-        batch = fetched.batch
-        try:
-            if batch.count and not track.running:
-                track.running = True
-                self._out.message(protocol.stream_status(track.name, Status.RUNNING))
-            self._out.records(protocol.record_block(track.name, batch.lines))
-            for file in batch.files:
-                if file.stream == track.name:
-                    self._out.copy(file)  # whole RECORD lines already: the kernel copies them
-                else:
-                    for block in file.blocks():
-                        self._out.records(protocol.record_block(track.name, block))
-            track.since_state += batch.count
-            track.emitted += batch.count
-            if batch.count:
-                track.rate_limited_until = 0.0  # the platform shows a stream with records as running
-            self.records += batch.count
-        finally:
-            fetched.batch.close()
-            track.held_bytes -= fetched.batch.size
-            self.held_bytes -= fetched.batch.size
+                    track.checkpoint(self._out, checkpoint)
 
     def _finish_streams(self) -> None:
         for track in self._active():
             run = track.run
             if track.fail_at is not None:
                 if track.next_index == track.fail_at:
-                    self._fail(track)
+                    self.held_bytes -= track.fail(self._out)
                 continue
             if run.ready or track.outstanding or not run.planning_done() or track.next_index < run.planned:
                 continue
@@ -323,29 +265,9 @@ class Sync:
             if error is not None:
                 # No terminal STATE: a full refresh that lost a list has not completed.
                 track.error = error
-                self._fail(track)
+                self.held_bytes -= track.fail(self._out)
                 continue
             final = run.final_state()
             if final is not None:
-                self._out.message(protocol.state(track.name, final, track.since_state))
-                track.since_state = 0
-            self._end(track, Status.COMPLETE)
-
-    def _fail(self, track: Track) -> None:
-        error = track.error or ConnectorError(f"stream '{track.name}' failed")
-        for _, fetched in track.done.values():
-            if fetched is not None:
-                fetched.batch.close()
-                self.held_bytes -= fetched.batch.size
-        track.done.clear()
-        self._end(track, Status.INCOMPLETE)
-        message = self._out.redact(error.message)
-        failure = (
-            error.failure_type if isinstance(error.failure_type, FailureType) else FailureType.system_error
-        )
-        self._out.message(protocol.error_trace(message, failure, track.name, stack_trace=track.stack_trace))
-
-    def _end(self, track: Track, status: Status) -> None:
-        track.finished = True
-        track.completed = status is Status.COMPLETE
-        self._out.message(protocol.stream_status(track.name, status))
+                track.checkpoint(self._out, final)
+            track.end(self._out, Status.COMPLETE)
