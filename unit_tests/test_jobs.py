@@ -109,17 +109,18 @@ def test_a_window_is_one_start_and_one_files_call_when_the_job_is_done_by_the_fi
     runner, run, unit, notices = setup(clock)
     api.post(START, json={"jobId": 3562})
     api.get(files_url(3562), json=listing("completed", "f-1.json", "f-2.json"))
-    api.get(f"{STORAGE}/f-1.json", content=ndjson([event("2024-01-02 10:00:00 +00:00")]))
-    api.get(
-        f"{STORAGE}/f-2.json",
-        content=ndjson([event("2024-01-03 10:00:00 +00:00"), event("2024-01-04 10:00:00 +00:00")]),
-    )
+    first = ndjson([event("2024-01-02 10:00:00 +00:00")])
+    second = ndjson([event("2024-01-03 10:00:00 +00:00"), event("2024-01-04 10:00:00 +00:00")])
+    api.get(f"{STORAGE}/f-1.json", content=first)
+    api.get(f"{STORAGE}/f-2.json", content=second)
     # when the window is fetched
     fetched = runner.read(run, run.query(WINDOW), unit)
     # then every row of both files is on disk, converted, as one piece (two files are not a split), and
     # the job was announced once, after its intent
     assert [b'"createdAt":"2024-01-0' in line for line in rows_of(fetched)] == [True, True, True]
     assert fetched.rows == 3 and fetched.pieces == 1 and not fetched.truncated
+    # and the window is sized by the bytes Iterable sent, which the log reports as downloaded
+    assert fetched.body_bytes == runner.bytes_downloaded == len(first) + len(second)
     assert notices == [JobIntent("emailSend", WINDOW, NOW), JobStarted(3562, WINDOW)]
     calls = [(r.method, r.url.split("?")[0]) for r in api.request_history]
     assert calls == [

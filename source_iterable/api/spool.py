@@ -77,6 +77,9 @@ class RecordFile:
         self.stream = stream
         self.count = 0
         self.size = 0
+        # The body this file was converted from, as Iterable sent it (what sizes export windows and what
+        # the logs call downloaded); 0 for a file not spooled from a body.
+        self.source_bytes = 0
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Append records, each given as its JSON."""
@@ -209,6 +212,7 @@ def spool_records(
         for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
             spooler.feed(chunk)
         spooler.finish()
+        out.source_bytes = spooler.body_bytes
         return out
     except BaseException:
         out.close()

@@ -92,4 +92,4 @@ def _download_into(
         )
     assert body is not None
     pieces.append(body)
-    return body.size
+    return body.source_bytes

@@ -130,8 +130,9 @@ class JobRunner:
         batch = Batch(files=files)
         # However many files Iterable cut the export into, the window is split only when a job was
         # truncated: the next window is sized by what was read, not by the files it came in.
+        downloaded = sum(file.source_bytes for file in files)
         return Fetched(
-            batch, rows=read.rows, body_bytes=batch.size, pieces=read.windows, truncated=read.truncated
+            batch, rows=read.rows, body_bytes=downloaded, pieces=read.windows, truncated=read.truncated
         )
 
     def _read(
@@ -242,7 +243,7 @@ class JobRunner:
                 file = download(self.client, spool, job, ref, before, relist, what)
                 with self._count_lock:
                     self.files_downloaded += 1
-                    self.bytes_downloaded += file.size
+                    self.bytes_downloaded += file.source_bytes
                 files.append(file)
                 names.append(ref.name)
             unit.progress.note = f"job {job} {page.state.value}, {len(names)} files"
