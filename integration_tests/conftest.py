@@ -11,11 +11,10 @@ import pytest
 
 from integration_tests.fake_iterable import FakeIterable
 from integration_tests.harness import (
-    FAST_JOBS,
     FAST_PACE,
-    TEST_API_KEY,
     Connector,
     connector_env,
+    fast_fake,
     make_config,
 )
 
@@ -24,16 +23,17 @@ READONLY_KEY = "itbl-READONLY-0d1e2f3a4b5c6d7e8f90"
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[FakeIterable]:
-    fake = FakeIterable(
-        api_keys=[TEST_API_KEY],
-        readonly_keys=[READONLY_KEY],
-        export_rpm=float(FAST_PACE),
-        getusers_rpm=float(FAST_PACE),
-        **FAST_JOBS,
-    )
+    fake = fast_fake(readonly_keys=[READONLY_KEY])
     fake.start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture(scope="module", params=["hybrid", "userid_based"])
+def typed_project(request: pytest.FixtureRequest) -> Iterator[FakeIterable]:
+    """A fake project of each type whose users are not keyed on email (the session's is email-based)."""
+    with fast_fake(project_type=request.param) as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from integration_tests.fake_iterable import FakeIterable
+
 # A distinctive key: every test asserts it never shows up in anything the connector prints.
 TEST_API_KEY = "itbl-SECRET-7f3c9a1e5b2d4f60a8c7e9d1b3f5a7c9"
 FAST_PACE = "6000"
@@ -29,6 +31,29 @@ FAST_JOBS: dict[str, Any] = {
     "export_job_rps": float(FAST_JOB_PACE),
     "export_delete_rps": float(FAST_JOB_PACE),
 }
+
+
+def fast_fake(**overrides: Any) -> FakeIterable:
+    """The fake with the test key, at the pace the tests raise the connector's budgets to."""
+    settings: dict[str, Any] = {
+        "api_keys": [TEST_API_KEY],
+        "export_rpm": float(FAST_PACE),
+        "getusers_rpm": float(FAST_PACE),
+        **FAST_JOBS,
+    }
+    return FakeIterable(**{**settings, **overrides})
+
+
+def requests_to(server: FakeIterable, path: str, data_type: str | None = None) -> list[dict[str, Any]]:
+    """The fake's log of calls to one path, of one export data type when given."""
+    found = []
+    for entry in server.stats()["log"]:
+        if entry["path"] != path:
+            continue
+        named = (entry.get("body") or {}).get("dataTypeName") or entry["query"].get("dataTypeName")
+        if data_type is None or (named or "").lower() == data_type.lower():
+            found.append(entry)
+    return found
 
 
 def console_script() -> str:

@@ -23,6 +23,7 @@ from integration_tests.harness import (
     connector_env,
     kill,
     make_config,
+    requests_to,
 )
 from integration_tests.test_concurrency import committed
 
@@ -30,17 +31,6 @@ pytestmark = pytest.mark.integration
 UTC = timezone.utc
 START = "/api/export/start"
 FILES = "/api/export/{jobId}/files"
-
-
-def requests_to(server: FakeIterable, path: str, data_type: str | None = None) -> list[dict[str, Any]]:
-    found = []
-    for entry in server.stats()["log"]:
-        if entry["path"] != path:
-            continue
-        named = (entry.get("body") or {}).get("dataTypeName") or entry["query"].get("dataTypeName")
-        if data_type is None or (named or "").lower() == data_type.lower():
-            found.append(entry)
-    return found
 
 
 def fault(server: FakeIterable, **rule: Any) -> None:

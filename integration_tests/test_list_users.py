@@ -4,7 +4,6 @@ every project type."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +12,12 @@ import pytest
 from integration_tests.expectations import STATIC_LIST_TYPES, canonical, expected_list_users
 from integration_tests.fake_iterable import FakeIterable
 from integration_tests.harness import (
-    FAST_JOBS,
-    FAST_PACE,
     TEST_API_KEY,
     Connector,
     Run,
     configured_catalog,
     make_config,
+    requests_to,
 )
 from integration_tests.platform_rule import platform_keeps
 
@@ -30,10 +28,6 @@ EXPORT = "/api/export/data.json"
 def read(connector: Connector, server: FakeIterable, discovered: list[dict[str, Any]], **config: Any) -> Run:
     catalog = configured_catalog(discovered, "full_refresh", ["list_users"])
     return connector.run("read", make_config(server.base_url, **config), catalog)
-
-
-def calls(server: FakeIterable, path: str) -> list[dict[str, Any]]:
-    return [entry for entry in server.stats()["log"] if entry["path"] == path]
 
 
 def other_lists(server: FakeIterable) -> list[int]:
@@ -60,10 +54,12 @@ def test_both_sources_give_the_same_records_and_auto_asks_get_users_only_for_the
 
     # when list_users is read through export jobs (auto), then through getUsers alone
     auto = read(connector, server, discovered, export_api="auto")
-    auto_calls = {path: calls(server, path) for path in ("/api/lists/getUsers", "/api/export/start", EXPORT)}
+    auto_calls = {
+        path: requests_to(server, path) for path in ("/api/lists/getUsers", "/api/export/start", EXPORT)
+    }
     server.reset()
     get_users = read(connector, server, discovered, export_api="auto", list_users_source="get_users")
-    get_users_calls = calls(server, "/api/lists/getUsers")
+    get_users_calls = requests_to(server, "/api/lists/getUsers")
 
     # then both emit every membership once: the same records
     assert auto.returncode == 0 and get_users.returncode == 0, auto.all_output[-2000:]
@@ -101,11 +97,11 @@ def test_without_export_jobs_the_profiles_come_from_one_data_json_request(
     expected = expected_list_users(server.dataset)
     assert canonical(run.records("list_users"), drop=("updatedAt",)) == canonical(expected)
     # one request for every profile, whatever start_date says
-    [export] = calls(server, EXPORT)
+    [export] = requests_to(server, EXPORT)
     assert export["query"]["dataTypeName"] == "user" and export["query"]["range"] == "All"
     assert "startDateTime" not in export["query"]
-    assert calls(server, "/api/export/start") == []
-    assert len(calls(server, "/api/lists/getUsers")) == 3
+    assert requests_to(server, "/api/export/start") == []
+    assert len(requests_to(server, "/api/lists/getUsers")) == 3
 
 
 def test_a_dynamic_list_failing_for_good_fails_only_that_list(
@@ -135,23 +131,11 @@ def test_a_dynamic_list_failing_for_good_fails_only_that_list(
 # ------------------------------------------------------------------ hybrid and userID-based projects
 
 
-@pytest.fixture(scope="module", params=["hybrid", "userid_based"])
-def typed_server(request: pytest.FixtureRequest) -> Iterator[FakeIterable]:
-    with FakeIterable(
-        api_keys=[TEST_API_KEY],
-        export_rpm=float(FAST_PACE),
-        getusers_rpm=float(FAST_PACE),
-        project_type=request.param,
-        **FAST_JOBS,
-    ) as fake:
-        yield fake
-
-
 def test_where_email_is_not_the_key_records_are_keyed_on_user_key_from_both_sources(
-    typed_server: FakeIterable, tmp_path: Path
+    typed_project: FakeIterable, tmp_path: Path
 ) -> None:
     # given a hybrid or userID-based project, discovered as such
-    server, connector = typed_server, Connector(tmp_path / "run")
+    server, connector = typed_project, Connector(tmp_path / "run")
     project_type = server.dataset.project_type
     found = connector.run("discover", make_config(server.base_url, project_type=project_type))
     [stream] = [s for s in found.of_type("CATALOG")[0]["catalog"]["streams"] if s["name"] == "list_users"]
@@ -168,7 +152,9 @@ def test_where_email_is_not_the_key_records_are_keyed_on_user_key_from_both_sour
         runs[source] = connector.run("read", config, catalog)
         assert runs[source].returncode == 0, runs[source].all_output[-2000:]
         # getUsers was asked for user ids
-        assert all(c["query"].get("preferUserId") == "true" for c in calls(server, "/api/lists/getUsers"))
+        assert all(
+            c["query"].get("preferUserId") == "true" for c in requests_to(server, "/api/lists/getUsers")
+        )
 
     # then each source gives its expected records, keyed on a userKey that is never null, and the same keys
     for source, run in runs.items():

@@ -3,7 +3,6 @@ events without an email delivered like any other, and check telling a wrong proj
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,6 @@ import pytest
 from integration_tests.expectations import canonical, expected_records
 from integration_tests.fake_iterable import FakeIterable
 from integration_tests.harness import (
-    FAST_JOBS,
-    FAST_PACE,
     TEST_API_KEY,
     Connector,
     Run,
@@ -29,19 +26,6 @@ pytestmark = pytest.mark.integration
 STREAMS = ("users", "email_send", "purchase")
 
 
-@pytest.fixture(scope="module", params=["hybrid", "userid_based"])
-def project(request: pytest.FixtureRequest) -> Iterator[FakeIterable]:
-    """A fake project of that type (its own server: the session's is email-based)."""
-    with FakeIterable(
-        api_keys=[TEST_API_KEY],
-        export_rpm=float(FAST_PACE),
-        getusers_rpm=float(FAST_PACE),
-        project_type=request.param,
-        **FAST_JOBS,
-    ) as fake:
-        yield fake
-
-
 def project_config(server: FakeIterable, **overrides: Any) -> dict[str, Any]:
     return make_config(server.base_url, **{"project_type": server.dataset.project_type, **overrides})
 
@@ -51,15 +35,17 @@ def warnings_of(run: Run) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def synced(project: FakeIterable, tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Run, datetime]:
-    connector = Connector(tmp_path_factory.mktemp(f"project-{project.dataset.project_type}"))
-    discover = connector.run("discover", project_config(project))
+def synced(
+    typed_project: FakeIterable, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Run, Run, datetime]:
+    connector = Connector(tmp_path_factory.mktemp(f"project-{typed_project.dataset.project_type}"))
+    discover = connector.run("discover", project_config(typed_project))
     assert discover.returncode == 0, discover.all_output[-3000:]
     streams = discover.of_type("CATALOG")[0]["catalog"]["streams"]
     started = datetime.now(timezone.utc)
     selected = (*STREAMS, "forgotten_users")
     read = connector.run(
-        "read", project_config(project), configured_catalog(streams, "full_refresh", selected)
+        "read", project_config(typed_project), configured_catalog(streams, "full_refresh", selected)
     )
     return discover, read, started
 
@@ -72,7 +58,7 @@ def test_users_is_keyed_on_itbluserid(synced: tuple[Run, Run, datetime]) -> None
 
 
 def test_every_user_and_event_arrives_with_or_without_an_email(
-    synced: tuple[Run, Run, datetime], project: FakeIterable
+    synced: tuple[Run, Run, datetime], typed_project: FakeIterable
 ) -> None:
     # given a read of users and two event streams of the project
     discover, read, started = synced
@@ -83,7 +69,9 @@ def test_every_user_and_event_arrives_with_or_without_an_email(
     for stream in STREAMS:
         # then every row of the dataset is a record, the rows without an email included
         records = read.records(stream)
-        assert canonical(records) == canonical(expected_records(project.dataset, stream, end=started)), stream
+        assert canonical(records) == canonical(
+            expected_records(typed_project.dataset, stream, end=started)
+        ), stream
         without_email = [r for r in records if "email" not in r]
         assert without_email, (
             f"the fake must hold {stream} rows without an email for this test to mean anything"
@@ -97,23 +85,25 @@ def test_every_user_and_event_arrives_with_or_without_an_email(
 
 
 def test_forgotten_users_come_from_the_lists_of_the_project_type(
-    synced: tuple[Run, Run, datetime], project: FakeIterable
+    synced: tuple[Run, Run, datetime], typed_project: FakeIterable
 ) -> None:
     _, read, started = synced
     records = read.records("forgotten_users")
     kinds = {kind for record in records for kind in record["identifierTypes"]}
 
-    assert canonical(records) == canonical(expected_records(project.dataset, "forgotten_users", end=started))
-    assert kinds == ({"email", "userId"} if project.dataset.project_type == "hybrid" else {"userId"})
+    assert canonical(records) == canonical(
+        expected_records(typed_project.dataset, "forgotten_users", end=started)
+    )
+    assert kinds == ({"email", "userId"} if typed_project.dataset.project_type == "hybrid" else {"userId"})
 
 
-def test_check_warns_when_project_type_says_email_based(project: FakeIterable, tmp_path: Path) -> None:
+def test_check_warns_when_project_type_says_email_based(typed_project: FakeIterable, tmp_path: Path) -> None:
     # given the project's own field list (userListIds, itblUserId), and configs of both kinds
     connector = Connector(tmp_path / "check")
 
     # when check runs with email_based, and with the project's own type
-    wrong = connector.run("check", project_config(project, project_type="email_based"))
-    right = connector.run("check", project_config(project))
+    wrong = connector.run("check", project_config(typed_project, project_type="email_based"))
+    right = connector.run("check", project_config(typed_project))
 
     # then both pass; only the wrong one warns, naming what it saw and what to set
     for run in (wrong, right):

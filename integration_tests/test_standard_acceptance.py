@@ -49,7 +49,7 @@ from airbyte_cdk.test.standard_tests._spec_lint import (
 )
 
 from integration_tests.fake_iterable import FakeIterable
-from integration_tests.harness import FAST_JOB_PACE, FAST_JOBS, FAST_PACE, TEST_API_KEY, Connector, Run
+from integration_tests.harness import FAST_JOB_PACE, FAST_PACE, TEST_API_KEY, Connector, Run, fast_fake
 from source_iterable.catalog import STREAMS
 from source_iterable.source import SourceIterable
 
@@ -82,14 +82,8 @@ def acceptance_server() -> Iterator[FakeIterable]:
     assert address.hostname and address.port, f"{SERVER_CONFIG} needs a base_url with a fixed port"
     # The key must be one the integration tests' leak checks do not already own.
     assert config["api_key"] != TEST_API_KEY
-    fake = FakeIterable(
-        api_keys=[config["api_key"]],
-        export_rpm=float(FAST_PACE),
-        getusers_rpm=float(FAST_PACE),
-        host=address.hostname,
-        port=address.port,
-        **FAST_JOBS,  # the configs leave export_api at auto: backfills go through export jobs
-    )
+    # The configs leave export_api at auto: backfills go through the fake's (fast) export jobs.
+    fake = fast_fake(api_keys=[config["api_key"]], host=address.hostname, port=address.port)
     try:
         fake.start()
     except OSError as error:
