@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +51,7 @@ from integration_tests.fake_iterable import FakeIterable
 from integration_tests.harness import FAST_JOB_PACE, FAST_PACE, TEST_API_KEY, Connector, Run, fast_fake
 from source_iterable.catalog import STREAMS
 from source_iterable.source import SourceIterable
+from unit_tests.builders import cdk_bad_catalog
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCEPTANCE_TEST_CONFIG = ROOT / "acceptance-test-config.yml"
@@ -298,25 +298,6 @@ def test_console_basic_read_returns_valid_records_for_every_discovered_stream(
         require_records_per_stream=True,
         validate_schema=entry.get("validate_schema", True),
     )
-
-
-def cdk_bad_catalog() -> dict[str, Any]:
-    """The catalog of the CDK's test_fail_read_with_bad_catalog (and CAT's
-    test_airbyte_trace_message_on_failure): an unknown stream with modes the protocol does not have."""
-    catalog = ConfiguredAirbyteCatalog(
-        streams=[
-            ConfiguredAirbyteStream(
-                stream=AirbyteStream(
-                    name="__AIRBYTE__stream_that_does_not_exist",
-                    json_schema={"type": "object", "properties": {"f1": {"type": "string"}}},
-                    supported_sync_modes=[SyncMode.full_refresh],
-                ),
-                sync_mode="INVALID",
-                destination_sync_mode="INVALID",
-            )
-        ]
-    )
-    return dict(json.loads(json.dumps(asdict(catalog), default=str)))
 
 
 @pytest.mark.parametrize("entry", scenario_entries("basic_read", "full_refresh"))

@@ -12,13 +12,14 @@ import io
 import os
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+from airbyte_cdk.models import AirbyteStream, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, SyncMode
 from urllib3.exceptions import ProtocolError
 
 from source_iterable.api.budgets import BUDGETS, Limiters
@@ -370,3 +371,21 @@ def kinds_of(found: list[dict[str, Any]], stream: str) -> list[str]:
         if not (kind == "RECORD" and out and out[-1] == "RECORD"):
             out.append(kind)
     return out
+
+
+def cdk_bad_catalog() -> dict[str, Any]:
+    """The catalog of the CDK's test_fail_read_with_bad_catalog and CAT's test_airbyte_trace_message_on_failure."""
+    catalog = ConfiguredAirbyteCatalog(
+        streams=[
+            ConfiguredAirbyteStream(
+                stream=AirbyteStream(
+                    name="__AIRBYTE__stream_that_does_not_exist",
+                    json_schema={"type": "object", "properties": {"f1": {"type": "string"}}},
+                    supported_sync_modes=[SyncMode.full_refresh],
+                ),
+                sync_mode="INVALID",
+                destination_sync_mode="INVALID",
+            )
+        ]
+    )
+    return orjson.loads(orjson.dumps(asdict(catalog)))  # type: ignore[no-any-return]

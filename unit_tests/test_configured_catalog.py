@@ -4,24 +4,19 @@ for the others; ``read`` refuses them with one config_error before any request."
 from __future__ import annotations
 
 import io
-from dataclasses import asdict
 from typing import Any
 
 import orjson
 import pytest
 import requests_mock
 from airbyte_cdk.models import (
-    AirbyteStream,
-    ConfiguredAirbyteCatalog,
     ConfiguredAirbyteCatalogSerializer,
-    ConfiguredAirbyteStream,
-    SyncMode,
 )
 
 from source_iterable.configured_catalog import MAX_LISTED, Problem, catalog_problems, describe
 from source_iterable.read import read
 
-from .builders import NOW, config_dict
+from .builders import NOW, cdk_bad_catalog, config_dict
 
 CURSORS = {"campaigns": "updatedAt", "email_send": "createdAt", "lists": None}
 
@@ -42,24 +37,6 @@ def entry(name: str = "campaigns", **overrides: Any) -> dict[str, Any]:
 
 def problems(*entries: Any) -> list[str]:
     return [str(problem) for problem in catalog_problems({"streams": list(entries)}, CURSORS)]
-
-
-def cdk_bad_catalog() -> dict[str, Any]:
-    """The catalog of the CDK's test_fail_read_with_bad_catalog and CAT's test_airbyte_trace_message_on_failure."""
-    catalog = ConfiguredAirbyteCatalog(
-        streams=[
-            ConfiguredAirbyteStream(
-                stream=AirbyteStream(
-                    name="__AIRBYTE__stream_that_does_not_exist",
-                    json_schema={"type": "object", "properties": {"f1": {"type": "string"}}},
-                    supported_sync_modes=[SyncMode.full_refresh],
-                ),
-                sync_mode="INVALID",
-                destination_sync_mode="INVALID",
-            )
-        ]
-    )
-    return orjson.loads(orjson.dumps(asdict(catalog)))  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------ what is allowed
